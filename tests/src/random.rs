@@ -18,7 +18,7 @@ fn random_string(alphabet: &[u8], len: usize) -> io::Result<String> {
     let mut buffer = [0u8; 64];
 
     while out.len() < len {
-        getrandom::fill(&mut buffer).map_err(io::Error::other)?;
+        getrandom::fill(&mut buffer).map_err(|error| io::Error::other(error.to_string()))?;
         for &byte in &buffer {
             if usize::from(byte) >= limit {
                 continue;

@@ -1,0 +1,132 @@
+//! Request routing for create-db-worker: one function from a `WebRequest` to an
+//! `Outcome` (the response, requests to send after answering, and log lines). Every
+//! error goes through `WebResponse::json_error`, so each route answers errors alike.
+
+use crate::regions::RegionCache;
+use crate::{analytics, create, regions};
+use serde_json::json;
+use shared::config::ConfigSource;
+use shared::http::{HttpClient, HttpRequest};
+use shared::log::LogLine;
+use shared::store::KeyValueStore;
+use shared::time::{format_iso8601, Millis};
+use shared::web::{WebRequest, WebResponse};
+use shared::{Error, RequestId};
+
+/// Everything a request may use, passed in by the shell (or a test).
+pub struct Context<'a, S, H, C> {
+    pub store: &'a S,
+    pub http: &'a H,
+    pub config: &'a C,
+    pub regions: &'a RegionCache,
+    pub now_ms: Millis,
+    pub request_id: RequestId,
+}
+
+/// What handling a request produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub response: WebResponse,
+    /// Requests to send after the response, without delaying it (`waitUntil`).
+    pub background: Vec<HttpRequest>,
+    /// JSON log lines, one per event, in order.
+    pub logs: Vec<String>,
+}
+
+impl Outcome {
+    pub fn new(response: WebResponse) -> Self {
+        Outcome { response, background: Vec::new(), logs: Vec::new() }
+    }
+}
+
+/// Handles one request and adds the headers every response carries.
+pub async fn handle<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Outcome
+where
+    S: KeyValueStore,
+    H: HttpClient,
+    C: ConfigSource,
+{
+    let mut outcome = route(context, request).await;
+    outcome.response = with_common_headers(outcome.response, &context.request_id);
+    outcome
+}
+
+async fn route<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Outcome
+where
+    S: KeyValueStore,
+    H: HttpClient,
+    C: ConfigSource,
+{
+    let path = request.path.as_str();
+    let method = request.method.as_str();
+    let request_id = &context.request_id;
+
+    if method == "OPTIONS" {
+        return Outcome::new(preflight());
+    }
+    let result = match (path, method) {
+        ("/health", "GET" | "HEAD") => Ok(Outcome::new(health(context.now_ms))),
+        ("/regions", "GET" | "HEAD") => regions::handle(context).await,
+        ("/create", "POST") => create::handle(context, request).await,
+        ("/analytics", "POST") => analytics::handle(context, request),
+        ("/health" | "/regions", _) => Err(Error::MethodNotAllowed { allowed: "GET" }),
+        ("/create" | "/analytics", _) => Err(Error::MethodNotAllowed { allowed: "POST" }),
+        _ => Err(Error::NotFound(format!(
+            "No route for {method} {}; this service answers GET /health, GET /regions, POST /create and POST /analytics.",
+            truncate_for_message(path)
+        ))),
+    };
+    result.unwrap_or_else(|error| {
+        let mut outcome = Outcome::new(WebResponse::json_error(&error, request_id));
+        // The operator needs the variable's name; the shell prints each distinct
+        // configuration line once per isolate.
+        if let Error::Config { .. } = error {
+            outcome.logs.push(LogLine::new("configuration_error").field("message", error.to_string()).to_string());
+        }
+        outcome.logs.push(
+            LogLine::new("request_failed")
+                .field("request_id", request_id.as_str())
+                .field("code", error.code())
+                .field("status", error.status())
+                .to_string(),
+        );
+        outcome
+    })
+}
+
+/// Keeps a client-sent path short and printable before it goes into a message.
+fn truncate_for_message(path: &str) -> String {
+    let mut shown: String = path.chars().filter(|character| !character.is_control()).take(100).collect();
+    if path.chars().count() > 100 {
+        shown.push('…');
+    }
+    shown
+}
+
+fn health(now_ms: Millis) -> WebResponse {
+    WebResponse::json(
+        200,
+        &json!({
+            "status": "ok",
+            "service": "create-db",
+            "version": env!("CARGO_PKG_VERSION"),
+            "timestamp": format_iso8601(now_ms),
+        }),
+    )
+}
+
+fn preflight() -> WebResponse {
+    WebResponse::empty(204)
+        .with_header("access-control-allow-methods", "GET, POST, OPTIONS")
+        .with_header("access-control-allow-headers", "content-type")
+        .with_header("access-control-max-age", "86400")
+}
+
+fn with_common_headers(response: WebResponse, request_id: &RequestId) -> WebResponse {
+    response
+        .with_header("access-control-allow-origin", "*")
+        .with_header("access-control-expose-headers", "retry-after, x-request-id")
+        .with_header("x-request-id", request_id.as_str())
+        .with_header("x-content-type-options", "nosniff")
+        .with_header("cache-control", "no-store")
+}

@@ -1,0 +1,60 @@
+//! `cargo xtask test`: every test, in order of cost. First the native tests of the whole
+//! workspace; then both workers are built as for deployment, the platform and workers
+//! start on free loopback ports, and the end-to-end tests (marked `#[ignore]` so a plain
+//! `cargo test` skips them) run against them one at a time, because they share the
+//! platform's fault table.
+
+use crate::build;
+use crate::process::{self, free_port};
+use crate::stack::{self, StackSettings};
+use crate::tools::{self, Needs};
+use crate::{root, Result};
+use std::process::Command;
+
+/// End-to-end test binaries in `tests/tests/`.
+const END_TO_END_TESTS: [&str; 1] = ["e2e_create"];
+
+pub fn run() -> Result {
+    tools::setup(Needs::ALL)?;
+    run_native()?;
+    build::build_all()?;
+
+    let work_dir = root().join("target/e2e");
+    let settings = StackSettings {
+        platform_port: free_port()?,
+        create_db_port: free_port()?,
+        claim_db_port: free_port()?,
+        state_dir: work_dir.join("state"),
+        log_dir: Some(work_dir.join("logs")),
+        // Seconds-long lifetimes are allowed so lifecycle tests finish quickly; the
+        // default and maximum stay as a partner would have them.
+        worker_vars: vec![
+            ("TTL_MIN_MS".to_owned(), "1000".to_owned()),
+            ("UPSTREAM_TIMEOUT_MS".to_owned(), "3000".to_owned()),
+        ],
+    };
+    println!("xtask: starting the platform and both workers for the end-to-end tests");
+    let mut stack = stack::start(&settings).map_err(|error| {
+        format!("{error}\nservice output is in {}", work_dir.join("logs").display())
+    })?;
+
+    let mut command = Command::new("cargo");
+    command.args(["test", "-p", "local-platform"]);
+    for test in END_TO_END_TESTS {
+        command.args(["--test", test]);
+    }
+    command
+        .args(["--", "--ignored", "--test-threads", "1"])
+        .current_dir(root())
+        .env("E2E_PLATFORM_URL", &stack.platform_url)
+        .env("E2E_CREATE_DB_URL", &stack.create_db_url)
+        .env("E2E_CLAIM_DB_URL", &stack.claim_db_url)
+        .env("E2E_LOG_DIR", work_dir.join("logs"));
+    let result = process::run(&mut command);
+    stack.stop();
+    result.map_err(|error| format!("{error}\nservice output is in {}", work_dir.join("logs").display()))
+}
+
+fn run_native() -> Result {
+    process::run(Command::new("cargo").args(["test", "--workspace"]).current_dir(root()))
+}

@@ -1,0 +1,122 @@
+//! Installs what a fresh machine lacks, each step skipped when already done: the wasm32
+//! target, `worker-build` and a `wasm-bindgen` CLI at exactly the version in
+//! `Cargo.lock` (both under `.tools/`, which CI keeps between runs on one machine), and
+//! the npm packages pinned in `package-lock.json` (wrangler, create-db, binaryen's
+//! `wasm-opt`). Nothing is downloaded from anywhere but crates.io and npm.
+
+use crate::process::{output, run};
+use crate::{root, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The worker-build release that matches the `worker` crate's 0.8 line.
+pub const WORKER_BUILD_VERSION: &str = "0.8.7";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    pub wasm: bool,
+    pub npm: bool,
+}
+
+impl Needs {
+    pub const ALL: Needs = Needs { wasm: true, npm: true };
+}
+
+pub fn tools_dir() -> PathBuf {
+    root().join(".tools")
+}
+
+pub fn worker_build_bin() -> PathBuf {
+    tools_dir().join("bin/worker-build")
+}
+
+pub fn wasm_bindgen_bin() -> PathBuf {
+    tools_dir().join("bin/wasm-bindgen")
+}
+
+pub fn node_bin(name: &str) -> PathBuf {
+    root().join("node_modules/.bin").join(name)
+}
+
+pub fn setup(needs: Needs) -> Result {
+    if needs.wasm {
+        ensure_wasm_target()?;
+        ensure_worker_build()?;
+        ensure_wasm_bindgen()?;
+    }
+    if needs.npm {
+        ensure_npm_packages()?;
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if installed.lines().any(|line| line.trim() == "wasm32-unknown-unknown") {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+fn ensure_worker_build() -> Result {
+    let version = output(Command::new(worker_build_bin()).arg("--version")).unwrap_or_default();
+    if version.contains(WORKER_BUILD_VERSION) {
+        return Ok(());
+    }
+    cargo_install("worker-build", WORKER_BUILD_VERSION)
+}
+
+fn ensure_wasm_bindgen() -> Result {
+    let wanted = locked_version("wasm-bindgen")?;
+    let version = output(Command::new(wasm_bindgen_bin()).arg("--version")).unwrap_or_default();
+    if version.split_whitespace().any(|word| word == wanted) {
+        return Ok(());
+    }
+    cargo_install("wasm-bindgen-cli", &wanted)
+}
+
+/// Installs a crate's binaries into `.tools/`. `--locked` is tried first for a
+/// reproducible build and dropped if this registry index cannot satisfy it.
+fn cargo_install(name: &str, version: &str) -> Result {
+    let tools = tools_dir();
+    let tools = tools.to_string_lossy();
+    let base = ["install", "--quiet", "--force", "--root", &tools, "--version", version, name];
+    let locked = run(Command::new("cargo").args(base).arg("--locked"));
+    if locked.is_ok() {
+        return Ok(());
+    }
+    println!("xtask: `cargo install --locked {name}` failed; retrying without --locked");
+    run(Command::new("cargo").args(base))
+}
+
+/// Returns the version of `package` recorded in Cargo.lock.
+pub fn locked_version(package: &str) -> Result<String> {
+    let path = root().join("Cargo.lock");
+    let lock = std::fs::read_to_string(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == format!("name = \"{package}\"") {
+            if let Some(version) = lines.next().and_then(|line| line.trim().strip_prefix("version = ")) {
+                return Ok(version.trim_matches('"').to_owned());
+            }
+        }
+    }
+    Err(format!("{package} is not in Cargo.lock; run `cargo generate-lockfile`"))
+}
+
+fn ensure_npm_packages() -> Result {
+    let root = root();
+    let marker = root.join("node_modules/.package-lock.json");
+    let lock = root.join("package-lock.json");
+    let up_to_date = match (std::fs::metadata(&marker), std::fs::metadata(&lock)) {
+        (Ok(installed), Ok(locked)) => match (installed.modified(), locked.modified()) {
+            (Ok(installed), Ok(locked)) => installed >= locked,
+            _ => false,
+        },
+        _ => false,
+    };
+    if up_to_date && node_bin("wrangler").exists() && node_bin("wasm-opt").exists() {
+        return Ok(());
+    }
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&root))
+}
