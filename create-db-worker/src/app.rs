@@ -3,7 +3,7 @@
 //! error goes through `WebResponse::json_error`, so each route answers errors alike.
 
 use crate::regions::RegionCache;
-use crate::{analytics, create, regions};
+use crate::{analytics, create, regions, status};
 use serde_json::json;
 use shared::config::ConfigSource;
 use shared::http::{HttpClient, HttpRequest};
@@ -69,10 +69,14 @@ where
         ("/regions", "GET" | "HEAD") => regions::handle(context).await,
         ("/create", "POST") => create::handle(context, request).await,
         ("/analytics", "POST") => analytics::handle(context, request),
+        (_, "GET" | "HEAD") if path.starts_with("/projects/") => {
+            status::handle(context, &path["/projects/".len()..]).await
+        }
         ("/health" | "/regions", _) => Err(Error::MethodNotAllowed { allowed: "GET" }),
         ("/create" | "/analytics", _) => Err(Error::MethodNotAllowed { allowed: "POST" }),
+        _ if path.starts_with("/projects/") => Err(Error::MethodNotAllowed { allowed: "GET" }),
         _ => Err(Error::NotFound(format!(
-            "No route for {method} {}; this service answers GET /health, GET /regions, POST /create and POST /analytics.",
+            "No route for {method} {}; this service answers GET /health, GET /regions, POST /create, GET /projects/{{projectId}} and POST /analytics.",
             truncate_for_message(path)
         ))),
     };

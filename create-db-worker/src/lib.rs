@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod app;
 pub mod create;
 pub mod regions;
+pub mod status;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

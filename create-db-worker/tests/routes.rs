@@ -429,3 +429,39 @@ fn logs_never_contain_the_token() {
         assert!(serde_json::from_str::<Value>(&line).is_ok(), "{line}");
     }
 }
+
+#[test]
+fn project_status_reports_record() {
+    let harness = Harness::new(healthy_platform());
+    harness.create(json!({"region": "us-east-1", "name": "db", "ttlMs": 3_600_000}));
+
+    let outcome = harness.send(WebRequest::new("GET", &format!("/projects/{PROJECT_ID}")));
+
+    assert_eq!(outcome.response.status, 200);
+    assert_eq!(
+        outcome.response.body_json(),
+        json!({
+            "projectId": PROJECT_ID,
+            "status": "unclaimed",
+            "expiresAt": "2026-12-04T20:35:03.123Z",
+            "claimUrl": format!("http://127.0.0.1:8788/claim?projectID={PROJECT_ID}"),
+        })
+    );
+}
+
+#[test]
+fn project_status_rejects_bad_and_unknown_ids() {
+    let harness = Harness::new(healthy_platform());
+
+    let unknown = harness.send(WebRequest::new("GET", "/projects/proj_unknown1"));
+    let traversal = harness.send(WebRequest::new("GET", "/projects/..%2F..%2Fv1"));
+    let long = harness.send(WebRequest::new("GET", &format!("/projects/proj_{}", "a".repeat(5000))));
+    let wrong_method = harness.send(WebRequest::new("DELETE", "/projects/proj_unknown1"));
+
+    assert_eq!(unknown.response.status, 404);
+    assert_eq!(unknown.response.body_json()["error"]["code"], "not_found");
+    assert_eq!(traversal.response.status, 400);
+    assert_eq!(long.response.status, 400);
+    assert_eq!(wrong_method.response.status, 405);
+    assert_eq!(harness.store.counts().gets, 1);
+}

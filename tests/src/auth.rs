@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -57,7 +59,10 @@ impl Params {
 
     /// Returns a parameter's value; an empty value counts as absent.
     fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str).filter(|value| !value.is_empty())
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
     }
 
     fn is_repeated(&self, key: &str) -> bool {
@@ -89,7 +94,10 @@ impl AuthorizeError {
                 description,
                 state,
             } => {
-                let mut params = vec![("error", error), ("error_description", description.as_str())];
+                let mut params = vec![
+                    ("error", error),
+                    ("error_description", description.as_str()),
+                ];
                 if let Some(state) = &state {
                     params.push(("state", state.as_str()));
                 }
@@ -114,7 +122,7 @@ fn redirect(status: StatusCode, uri: &str, params: &[(&str, &str)]) -> Response 
     }
 }
 
-/// Whether `value` is a valid PKCE code verifier or S256 challenge: 43 to 128 characters
+/// Checks that `value` is a valid PKCE code verifier or S256 challenge: 43 to 128 characters
 /// of `[A-Za-z0-9-._~]` (RFC 7636 section 4.1).
 fn is_pkce_value(value: &str) -> bool {
     (43..=128).contains(&value.len())
@@ -143,7 +151,9 @@ fn validate_authorization(
         return Err(page("The client_id parameter is missing."));
     };
     if client_id != config.client_id {
-        return Err(AuthorizeError::Page(format!("The client_id {client_id:?} is not a registered client.")));
+        return Err(AuthorizeError::Page(format!(
+            "The client_id {client_id:?} is not a registered client."
+        )));
     }
 
     if params.is_repeated("redirect_uri") {
@@ -152,7 +162,11 @@ fn validate_authorization(
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return Err(page("The redirect_uri parameter is missing."));
     };
-    if !config.redirect_uris.iter().any(|registered| registered == redirect_uri) {
+    if !config
+        .redirect_uris
+        .iter()
+        .any(|registered| registered == redirect_uri)
+    {
         return Err(AuthorizeError::Page(format!(
             "The redirect_uri {redirect_uri:?} is not registered for this client. It must match a registered URI exactly."
         )));
@@ -177,13 +191,19 @@ fn validate_authorization(
         return Err(invalid("The state parameter is required.".to_owned()));
     };
     let Some(code_challenge) = params.get("code_challenge") else {
-        return Err(invalid("The code_challenge parameter is required (PKCE).".to_owned()));
+        return Err(invalid(
+            "The code_challenge parameter is required (PKCE).".to_owned(),
+        ));
     };
     if !is_pkce_value(code_challenge) {
-        return Err(invalid("code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~].".to_owned()));
+        return Err(invalid(
+            "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~].".to_owned(),
+        ));
     }
     if params.get("code_challenge_method") != Some("S256") {
-        return Err(invalid("code_challenge_method must be \"S256\".".to_owned()));
+        return Err(invalid(
+            "code_challenge_method must be \"S256\".".to_owned(),
+        ));
     }
 
     Ok(AuthorizationRequest {
@@ -218,10 +238,18 @@ async fn submit_sign_in(State(state): State<AppState>, body: Bytes) -> Response 
             return redirect(
                 StatusCode::SEE_OTHER,
                 &request.redirect_uri,
-                &[("error", "access_denied"), ("error_description", "The user cancelled the sign-in."), ("state", &request.state)],
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "The user cancelled the sign-in."),
+                    ("state", &request.state),
+                ],
             );
         }
-        other => return error_page(&format!("The decision {other:?} is invalid. Use Authorize or Cancel.")),
+        other => {
+            return error_page(&format!(
+                "The decision {other:?} is invalid. Use Authorize or Cancel."
+            ))
+        }
     }
 
     let Some(user) = params.get("user").and_then(|user| state.config.user(user)) else {
@@ -230,7 +258,11 @@ async fn submit_sign_in(State(state): State<AppState>, body: Bytes) -> Response 
     let Some(workspace_id) = params.get("workspace") else {
         return error_page("Choose a workspace.");
     };
-    let Some(workspace) = user.workspaces.iter().find(|workspace| workspace.id == workspace_id) else {
+    let Some(workspace) = user
+        .workspaces
+        .iter()
+        .find(|workspace| workspace.id == workspace_id)
+    else {
         return error_page(&format!(
             "The workspace {workspace_id:?} does not belong to user {}. Choose one of that user's workspaces.",
             user.name
@@ -239,7 +271,11 @@ async fn submit_sign_in(State(state): State<AppState>, body: Bytes) -> Response 
 
     let code = match crate::random::new_secret(32) {
         Ok(code) => code,
-        Err(error) => return error_page(&format!("Generating the authorization code failed: {error}.")),
+        Err(error) => {
+            return error_page(&format!(
+                "Generating the authorization code failed: {error}."
+            ))
+        }
     };
     let grant = AuthorizationCode {
         client_id: request.client_id.clone(),
@@ -272,9 +308,10 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     )
         .into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"local Prisma platform\""));
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"local Prisma platform\""),
+        );
     }
     response
 }
@@ -318,7 +355,11 @@ async fn exchange_code(State(state): State<AppState>, headers: HeaderMap, body: 
     let is_form = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|value| {
+            value
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     if !is_form {
         return invalid_request("The body must be application/x-www-form-urlencoded.");
     }
@@ -340,18 +381,34 @@ async fn exchange_code(State(state): State<AppState>, headers: HeaderMap, body: 
     }
 
     let (client_id, client_secret) = match basic_credentials(&headers) {
-        Err(()) => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "The Authorization header is not valid HTTP Basic client authentication."),
+        Err(()) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "The Authorization header is not valid HTTP Basic client authentication.",
+            )
+        }
         Ok(Some(_)) if params.get("client_secret").is_some() => {
             return invalid_request("Send client credentials either in the Authorization header or in the body, not both.");
         }
         Ok(Some(credentials)) => credentials,
         Ok(None) => match (params.get("client_id"), params.get("client_secret")) {
             (Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
-            _ => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client_id and client_secret are required."),
+            _ => {
+                return oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "client_id and client_secret are required.",
+                )
+            }
         },
     };
     if client_id != state.config.client_id || client_secret != state.config.client_secret {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed: unknown client_id or wrong client_secret.");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed: unknown client_id or wrong client_secret.",
+        );
     }
 
     let Some(code) = params.get("code") else {
@@ -383,17 +440,25 @@ async fn exchange_code(State(state): State<AppState>, headers: HeaderMap, body: 
         return invalid_grant("redirect_uri does not match the one of the authorization request.");
     }
     if s256_challenge(code_verifier) != grant.code_challenge {
-        return invalid_grant("code_verifier does not match the code_challenge of the authorization request.");
+        return invalid_grant(
+            "code_verifier does not match the code_challenge of the authorization request.",
+        );
     }
 
     let access_token = match crate::random::new_secret(43) {
         Ok(token) => token,
         Err(error) => {
-            return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &format!("Generating the access token failed: {error}."))
+            return oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                &format!("Generating the access token failed: {error}."),
+            )
         }
     };
     let lifetime = state.config.access_token_lifetime;
-    store.access_tokens.retain(|_, token| token.expires_at > now);
+    store
+        .access_tokens
+        .retain(|_, token| token.expires_at > now);
     store.access_tokens.insert(
         access_token.clone(),
         AccessToken {

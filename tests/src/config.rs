@@ -140,7 +140,7 @@ impl PlatformConfig {
     }
 }
 
-/// The six regions that Prisma Postgres lists, all available.
+/// Lists the six regions of Prisma Postgres, all available.
 pub fn default_regions() -> Vec<Region> {
     vec![
         Region::new("us-east-1", "US East (N. Virginia)"),
@@ -173,7 +173,10 @@ mod tests {
     fn seeded_ids_have_prefix_and_length() {
         let config = PlatformConfig::default();
 
-        assert_eq!(config.partner_workspace.id, "wksp_partner000000000000000000");
+        assert_eq!(
+            config.partner_workspace.id,
+            "wksp_partner000000000000000000"
+        );
         assert_eq!(config.users[0].id, "usr_alice00000000000000000000");
         assert_eq!(config.users[0].workspaces[1].name, "Alice's team");
     }
@@ -192,7 +195,10 @@ mod tests {
         let config = PlatformConfig::default();
         let team_id = config.users[0].workspaces[1].id.clone();
 
-        assert_eq!(config.workspace(&team_id).map(|w| w.name.as_str()), Some("Alice's team"));
+        assert_eq!(
+            config.workspace(&team_id).map(|w| w.name.as_str()),
+            Some("Alice's team")
+        );
         assert!(config.workspace("wksp_unknown").is_none());
         assert_eq!(config.user("bob").map(|u| u.workspaces.len()), Some(1));
     }

@@ -30,7 +30,10 @@ pub(crate) const CONTROL_PREFIX: &str = "/_emulator";
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/_emulator/state", get(show_state))
-        .route("/_emulator/faults", get(list_faults).post(add_fault).delete(clear_faults))
+        .route(
+            "/_emulator/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
         .route("/_emulator/projects", post(seed_project))
         .route("/_emulator/reset", post(reset))
 }
@@ -38,9 +41,15 @@ pub(crate) fn routes() -> Router<AppState> {
 async fn show_state(State(state): State<AppState>) -> Json<Value> {
     let mut store = state.store();
     let now = Instant::now();
-    store.access_tokens.retain(|_, grant| grant.expires_at > now);
+    store
+        .access_tokens
+        .retain(|_, grant| grant.expires_at > now);
 
-    let projects: Vec<Value> = store.projects_by_creation().into_iter().map(project_state).collect();
+    let projects: Vec<Value> = store
+        .projects_by_creation()
+        .into_iter()
+        .map(project_state)
+        .collect();
     // Grants without the tokens themselves, so a test can see which workspace a sign-in chose.
     let access_tokens: Vec<Value> = store
         .access_tokens
@@ -91,43 +100,63 @@ struct FaultRequest {
 fn parse_fault(request: FaultRequest) -> Result<Fault, ApiError> {
     let method = request.method.as_deref().map(str::trim).unwrap_or("");
     if method.is_empty() || !(method == "*" || method.bytes().all(|b| b.is_ascii_alphabetic())) {
-        return Err(ApiError::validation("method is required: an HTTP method such as \"POST\", or \"*\" for any."));
+        return Err(ApiError::validation(
+            "method is required: an HTTP method such as \"POST\", or \"*\" for any.",
+        ));
     }
     let path = request.path.unwrap_or_default();
     if !path.starts_with('/') {
-        return Err(ApiError::validation(format!("path must be a path prefix starting with \"/\", got {path:?}.")));
+        return Err(ApiError::validation(format!(
+            "path must be a path prefix starting with \"/\", got {path:?}."
+        )));
     }
     if path.starts_with(CONTROL_PREFIX) {
-        return Err(ApiError::validation("Faults cannot target the /_emulator routes."));
+        return Err(ApiError::validation(
+            "Faults cannot target the /_emulator routes.",
+        ));
     }
     let times = match request.times {
         Some(times) if times >= 1 => times,
-        _ => return Err(ApiError::validation("times is required: how many matching requests get the fault (at least 1).")),
+        _ => {
+            return Err(ApiError::validation(
+                "times is required: how many matching requests get the fault (at least 1).",
+            ))
+        }
     };
 
     let status = match request.status {
         None => None,
         Some(code) => match StatusCode::from_u16(code) {
             Ok(status) if (200..=599).contains(&code) => Some(status),
-            _ => return Err(ApiError::validation(format!("status must be an HTTP status from 200 to 599, got {code}."))),
+            _ => {
+                return Err(ApiError::validation(format!(
+                    "status must be an HTTP status from 200 to 599, got {code}."
+                )))
+            }
         },
     };
     let delay = match request.delay_ms {
         Some(ms) if ms > MAX_DELAY_MS => {
-            return Err(ApiError::validation(format!("delay_ms must be at most {MAX_DELAY_MS}, got {ms}.")))
+            return Err(ApiError::validation(format!(
+                "delay_ms must be at most {MAX_DELAY_MS}, got {ms}."
+            )))
         }
         other => other.map(Duration::from_millis),
     };
     let drop_connection = request.drop.unwrap_or(false);
 
     if drop_connection && (status.is_some() || request.body.is_some()) {
-        return Err(ApiError::validation("drop closes the connection without a response, so it cannot have a status or body."));
+        return Err(ApiError::validation(
+            "drop closes the connection without a response, so it cannot have a status or body.",
+        ));
     }
     if request.body.is_some() && status.is_none() {
         return Err(ApiError::validation("body needs a status to be sent with."));
     }
     if status.is_none() && delay.is_none() && !drop_connection {
-        return Err(ApiError::validation("A fault needs at least one of status, delay_ms or drop."));
+        return Err(ApiError::validation(
+            "A fault needs at least one of status, delay_ms or drop.",
+        ));
     }
 
     Ok(Fault {
@@ -195,19 +224,27 @@ async fn seed_project(
 ) -> Result<Response, ApiError> {
     let name = request.name.as_deref().map(str::trim).unwrap_or("");
     if name.is_empty() {
-        return Err(ApiError::validation("name is required and must not be empty."));
+        return Err(ApiError::validation(
+            "name is required and must not be empty.",
+        ));
     }
     let region = checked_region(&state, request.region.as_deref(), false)?;
     let created_at = match request.created_at.as_deref() {
         None => Timestamp::now(),
         Some(text) => parse_instant(text).ok_or_else(|| {
-            ApiError::validation(format!("createdAt {text:?} is not an ISO 8601 date-time such as 2024-01-31T10:00:00Z."))
+            ApiError::validation(format!(
+                "createdAt {text:?} is not an ISO 8601 date-time such as 2024-01-31T10:00:00Z."
+            ))
         })?,
     };
     let workspace_id = match request.workspace_id {
         None => state.config.partner_workspace.id.clone(),
         Some(id) if state.config.workspace(&id).is_some() => id,
-        Some(id) => return Err(ApiError::validation(format!("workspaceId {id:?} is not a known workspace."))),
+        Some(id) => {
+            return Err(ApiError::validation(format!(
+                "workspaceId {id:?} is not a known workspace."
+            )))
+        }
     };
 
     let project = build_project(NewProject {
@@ -230,14 +267,17 @@ async fn seed_project(
 
 /// Takes the first fault that matches, counting it down and removing it when used up.
 fn take_fault(store: &mut Store, method: &str, path: &str) -> Option<Fault> {
-    let index = store.faults.iter().position(|fault| fault.matches(method, path))?;
+    let index = store
+        .faults
+        .iter()
+        .position(|fault| fault.matches(method, path))?;
     let fault = &mut store.faults[index];
     fault.remaining -= 1;
-    let taken = fault.clone();
+    let applied = fault.clone();
     if fault.remaining == 0 {
         store.faults.remove(index);
     }
-    Some(taken)
+    Some(applied)
 }
 
 fn fault_response(status: StatusCode, body: Option<String>) -> Response {
@@ -245,12 +285,24 @@ fn fault_response(status: StatusCode, body: Option<String>) -> Response {
         json!({ "error": { "code": "injected_fault", "message": format!("Fault injected by the local Prisma platform (status {}).", status.as_u16()) } })
             .to_string()
     });
-    (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
 }
 
 /// Writes one JSON line per request to stderr when `log_requests` is on. The path is
 /// written without its query string, which may carry OAuth values.
-fn log_request(state: &AppState, method: &str, path: &str, status: Option<u16>, started: Instant, fault: Option<&Fault>) {
+fn log_request(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    status: Option<u16>,
+    started: Instant,
+    fault: Option<&Fault>,
+) {
     if !state.config.log_requests {
         return;
     }
@@ -275,14 +327,25 @@ fn log_request(state: &AppState, method: &str, path: &str, status: Option<u16>, 
 }
 
 /// Counts the request, then applies the first matching fault or runs the route.
-pub(crate) async fn count_and_apply_faults(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn count_and_apply_faults(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
 
     if path.starts_with(CONTROL_PREFIX) {
         let response = next.run(request).await;
-        log_request(&state, &method, &path, Some(response.status().as_u16()), started, None);
+        log_request(
+            &state,
+            &method,
+            &path,
+            Some(response.status().as_u16()),
+            started,
+            None,
+        );
         return response;
     }
 
@@ -293,13 +356,23 @@ pub(crate) async fn count_and_apply_faults(State(state): State<AppState>, reques
         .map_or_else(|| path.clone(), |matched| matched.as_str().to_owned());
     let fault = {
         let mut store = state.store();
-        *store.request_counts.entry(format!("{method} {route}")).or_insert(0) += 1;
+        *store
+            .request_counts
+            .entry(format!("{method} {route}"))
+            .or_insert(0) += 1;
         take_fault(&mut store, &method, &path)
     };
 
     let Some(fault) = fault else {
         let response = next.run(request).await;
-        log_request(&state, &method, &path, Some(response.status().as_u16()), started, None);
+        log_request(
+            &state,
+            &method,
+            &path,
+            Some(response.status().as_u16()),
+            started,
+            None,
+        );
         return response;
     };
 
@@ -328,7 +401,14 @@ pub(crate) async fn count_and_apply_faults(State(state): State<AppState>, reques
         Some(status) => fault_response(status, fault.body.clone()),
         None => next.run(request).await,
     };
-    log_request(&state, &method, &path, Some(response.status().as_u16()), started, Some(&fault));
+    log_request(
+        &state,
+        &method,
+        &path,
+        Some(response.status().as_u16()),
+        started,
+        Some(&fault),
+    );
     response
 }
 
@@ -341,14 +421,27 @@ mod tests {
     }
 
     #[test]
-    fn fault_request_accepts_each_kind() -> Result<(), serde_json::Error> {
-        let status = parse_fault(request(json!({"method":"post","path":"/v1/projects","status":503,"times":2}))?);
-        let delay = parse_fault(request(json!({"method":"GET","path":"/v1","delay_ms":50,"times":1}))?);
-        let dropped = parse_fault(request(json!({"method":"*","path":"/","drop":true,"times":1}))?);
+    fn fault_request_accepts_each_kind() -> Result<(), Box<dyn std::error::Error>> {
+        let status = parse_fault(request(
+            json!({"method":"post","path":"/v1/projects","status":503,"times":2}),
+        )?)
+        .map_err(|error| error.message)?;
+        let delay = parse_fault(request(
+            json!({"method":"GET","path":"/v1","delay_ms":50,"times":1}),
+        )?)
+        .map_err(|error| error.message)?;
+        let dropped = parse_fault(request(
+            json!({"method":"*","path":"/","drop":true,"times":1}),
+        )?)
+        .map_err(|error| error.message)?;
 
-        assert!(matches!(status, Ok(ref fault) if fault.method == "POST" && fault.remaining == 2));
-        assert!(matches!(delay, Ok(ref fault) if fault.delay == Some(Duration::from_millis(50))));
-        assert!(matches!(dropped, Ok(ref fault) if fault.drop_connection));
+        assert_eq!(status.method, "POST");
+        assert_eq!(status.remaining, 2);
+        assert_eq!(status.status, Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(delay.delay, Some(Duration::from_millis(50)));
+        assert_eq!(delay.status, None);
+        assert!(dropped.drop_connection);
+        assert_eq!(dropped.method, "*");
         Ok(())
     }
 
@@ -367,7 +460,10 @@ mod tests {
             json!({"method":"GET","path":"/v1","delay_ms":300001,"times":1}),
         ];
         for case in cases {
-            assert!(parse_fault(request(case.clone())?).is_err(), "accepted {case}");
+            assert!(
+                parse_fault(request(case.clone())?).is_err(),
+                "accepted {case}"
+            );
         }
         Ok(())
     }

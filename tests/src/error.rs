@@ -78,17 +78,27 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "payload_too_large", "The request body is too large.")
-            } else {
-                ApiError::new(status, "bad_request", rejection.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        status,
+                        "payload_too_large",
+                        "The request body is too large.",
+                    )
+                } else {
+                    ApiError::new(status, "bad_request", rejection.body_text())
+                }
+            })?;
 
         serde_json::from_slice(&bytes)
             .map(JsonBody)
-            .map_err(|error| ApiError::validation(format!("The request body is not valid JSON for this endpoint: {error}.")))
+            .map_err(|error| {
+                ApiError::validation(format!(
+                    "The request body is not valid JSON for this endpoint: {error}."
+                ))
+            })
     }
 }

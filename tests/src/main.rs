@@ -74,7 +74,9 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Option<Options>, 
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let (flag, inline_value) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
             _ => (arg.clone(), None),
         };
         let mut value = || -> Result<String, String> {
@@ -87,13 +89,19 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Option<Options>, 
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--host" => options.host = value()?,
-            "--port" => options.port = parse_port(&value()?).map_err(|error| format!("--port: {error}"))?,
+            "--port" => {
+                options.port = parse_port(&value()?).map_err(|error| format!("--port: {error}"))?
+            }
             "--integration-token" => options.config.integration_token = value()?,
             "--client-id" => options.config.client_id = value()?,
             "--client-secret" => options.config.client_secret = value()?,
             "--redirect-uri" => redirect_uris_from_flags.push(value()?),
             "--quiet" => options.config.log_requests = false,
-            other => return Err(format!("unknown option {other:?}; run local-platform --help")),
+            other => {
+                return Err(format!(
+                    "unknown option {other:?}; run local-platform --help"
+                ))
+            }
         }
     }
     if !redirect_uris_from_flags.is_empty() {
@@ -127,9 +135,9 @@ fn loopback_address(host: &str) -> Result<IpAddr, String> {
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    let address: IpAddr = host
-        .parse()
-        .map_err(|_| format!("--host {host:?} is not an IP address; use 127.0.0.1, ::1 or localhost"))?;
+    let address: IpAddr = host.parse().map_err(|_| {
+        format!("--host {host:?} is not an IP address; use 127.0.0.1, ::1 or localhost")
+    })?;
     if !address.is_loopback() {
         return Err(format!(
             "--host {address} is not a loopback address; the local platform only listens on loopback (127.0.0.0/8 or ::1)"
@@ -190,10 +198,14 @@ async fn main() -> ExitCode {
         }
     };
 
-    let listener = match tokio::net::TcpListener::bind(SocketAddr::new(address, options.port)).await {
+    let listener = match tokio::net::TcpListener::bind(SocketAddr::new(address, options.port)).await
+    {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("local-platform: binding {address} port {} failed: {error}", options.port);
+            eprintln!(
+                "local-platform: binding {address} port {} failed: {error}",
+                options.port
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -225,7 +237,10 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> impl Iterator<Item = String> {
-        list.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>().into_iter()
+        list.iter()
+            .map(|arg| (*arg).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
@@ -255,7 +270,10 @@ mod tests {
 
         assert_eq!(options.port, 9000);
         assert_eq!(options.config.client_id, "abc");
-        assert_eq!(options.config.redirect_uris, ["http://127.0.0.1:1/cb", "http://127.0.0.1:2/cb"]);
+        assert_eq!(
+            options.config.redirect_uris,
+            ["http://127.0.0.1:1/cb", "http://127.0.0.1:2/cb"]
+        );
         Ok(())
     }
 

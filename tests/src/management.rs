@@ -1,7 +1,8 @@
 //! The Management API routes under `/v1`: regions, projects (create, list, get, delete,
 //! transfer) and a project's databases. Every route needs `Authorization: Bearer TOKEN`,
 //! either the integration token (the partner workspace) or an access token from `/token`
-//! (the workspace the user picked), and sees only that workspace's live projects.
+//! (the workspace the user picked). A caller can reach only the live projects of its own
+//! workspace.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -19,7 +20,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, JsonBody};
-use crate::resources::{build_project, created_project, listed_database, project_summary, NewProject};
+use crate::resources::{
+    build_project, created_project, listed_database, project_summary, NewProject,
+};
 use crate::store::AppState;
 
 /// Page size when `limit` is absent, and the largest accepted (larger values are lowered).
@@ -45,7 +48,10 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let hint = "Send `Authorization: Bearer TOKEN` with the integration token or an access token from POST /token.";
         let Some(token) = bearer_token(&parts.headers) else {
-            return Err(ApiError::unauthorized("The Authorization header is missing or is not a Bearer token.").with_hint(hint));
+            return Err(ApiError::unauthorized(
+                "The Authorization header is missing or is not a Bearer token.",
+            )
+            .with_hint(hint));
         };
 
         if token == state.config.integration_token {
@@ -59,7 +65,10 @@ impl FromRequestParts<AppState> for Caller {
             Some(grant) => Ok(Caller {
                 workspace_id: grant.workspace_id.clone(),
             }),
-            None => Err(ApiError::unauthorized("The bearer token is invalid or has expired.").with_hint(hint)),
+            None => Err(
+                ApiError::unauthorized("The bearer token is invalid or has expired.")
+                    .with_hint(hint),
+            ),
         }
     }
 }
@@ -73,13 +82,17 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn project_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id)
-        .map_err(|rejection| ApiError::validation(format!("The project id in the path is invalid: {rejection}.")))
+    path.map(|Path(id)| id).map_err(|rejection| {
+        ApiError::validation(format!(
+            "The project id in the path is invalid: {rejection}."
+        ))
+    })
 }
 
 fn project_not_found(project_id: &str) -> ApiError {
-    ApiError::not_found(format!("Project {project_id} was not found."))
-        .with_hint("The project may have been deleted, transferred, or belong to another workspace.")
+    ApiError::not_found(format!("Project {project_id} was not found.")).with_hint(
+        "The project may have been deleted, transferred, or belong to another workspace.",
+    )
 }
 
 /// `cursor` and `limit` of a list request.
@@ -141,14 +154,19 @@ fn take_page<T>(
     let mut data = Vec::new();
     let mut last_id = None;
     while data.len() < page.limit {
-        let Some((id, item)) = remaining.next() else { break };
+        let Some((id, item)) = remaining.next() else {
+            break;
+        };
         last_id = Some(id);
         data.push(item);
     }
 
     let has_more = remaining.peek().is_some();
     let next_cursor = if has_more { last_id } else { None };
-    Ok((data, json!({ "nextCursor": next_cursor, "hasMore": has_more })))
+    Ok((
+        data,
+        json!({ "nextCursor": next_cursor, "hasMore": has_more }),
+    ))
 }
 
 async fn list_regions(_caller: Caller, State(state): State<AppState>) -> Json<Value> {
@@ -206,13 +224,17 @@ async fn create_project(
 ) -> Result<Response, ApiError> {
     let name = request.name.as_deref().map(str::trim).unwrap_or("");
     if name.is_empty() {
-        return Err(ApiError::validation("name is required and must not be empty."));
+        return Err(ApiError::validation(
+            "name is required and must not be empty.",
+        ));
     }
     let region_id = checked_region(&state, request.region.as_deref(), true)?;
     if let Some(workspace_id) = &request.workspace_id {
         if *workspace_id != caller.workspace_id {
-            return Err(ApiError::not_found(format!("Workspace {workspace_id} was not found."))
-                .with_hint("Omit workspaceId to create the project in the token's workspace."));
+            return Err(
+                ApiError::not_found(format!("Workspace {workspace_id} was not found."))
+                    .with_hint("Omit workspaceId to create the project in the token's workspace."),
+            );
         }
     }
 
@@ -231,14 +253,18 @@ async fn create_project(
 
     let mut store = state.store();
     if let Some(logical_id) = &request.logical_id {
-        let taken = store.projects.iter().any(|existing| {
-            !existing.deleted && existing.workspace_id == caller.workspace_id && existing.logical_id.as_ref() == Some(logical_id)
+        let logical_id_in_use = store.projects.iter().any(|existing| {
+            !existing.deleted
+                && existing.workspace_id == caller.workspace_id
+                && existing.logical_id.as_ref() == Some(logical_id)
         });
-        if taken {
+        if logical_id_in_use {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
-                format!("A project with logicalId {logical_id:?} already exists in this workspace."),
+                format!(
+                    "A project with logicalId {logical_id:?} already exists in this workspace."
+                ),
             ));
         }
     }
@@ -254,15 +280,25 @@ pub(crate) fn checked_region(
     region_id: Option<&str>,
     require_available: bool,
 ) -> Result<String, ApiError> {
-    let known: Vec<&str> = state.config.regions.iter().map(|region| region.id.as_str()).collect();
+    let known: Vec<&str> = state
+        .config
+        .regions
+        .iter()
+        .map(|region| region.id.as_str())
+        .collect();
     let hint = format!("Use one of: {}.", known.join(", "));
 
     let region_id = region_id.map(str::trim).unwrap_or("");
     if region_id.is_empty() {
-        return Err(ApiError::validation("region is required and must not be empty.").with_hint(hint));
+        return Err(
+            ApiError::validation("region is required and must not be empty.").with_hint(hint),
+        );
     }
     let Some(region) = state.config.region(region_id) else {
-        return Err(ApiError::validation(format!("region {region_id:?} is not a known Prisma Postgres region.")).with_hint(hint));
+        return Err(ApiError::validation(format!(
+            "region {region_id:?} is not a known Prisma Postgres region."
+        ))
+        .with_hint(hint));
     };
     if require_available && !region.available {
         let available: Vec<&str> = state
@@ -272,8 +308,13 @@ pub(crate) fn checked_region(
             .filter(|region| region.available)
             .map(|region| region.id.as_str())
             .collect();
-        return Err(ApiError::validation(format!("region {region_id:?} is currently unavailable."))
-            .with_hint(format!("Use one of the available regions: {}.", available.join(", "))));
+        return Err(ApiError::validation(format!(
+            "region {region_id:?} is currently unavailable."
+        ))
+        .with_hint(format!(
+            "Use one of the available regions: {}.",
+            available.join(", ")
+        )));
     }
     Ok(region.id.clone())
 }
@@ -325,9 +366,18 @@ async fn list_databases(
     let databases: Vec<(String, Value)> = project
         .database
         .iter()
-        .map(|database| (database.id.clone(), listed_database(&state, project, database)))
+        .map(|database| {
+            (
+                database.id.clone(),
+                listed_database(&state, project, database),
+            )
+        })
         .collect();
-    let all_ids: Vec<&str> = project.database.iter().map(|database| database.id.as_str()).collect();
+    let all_ids: Vec<&str> = project
+        .database
+        .iter()
+        .map(|database| database.id.as_str())
+        .collect();
 
     let (data, pagination) = take_page(databases, &all_ids, &page)?;
     Ok(Json(json!({ "data": data, "pagination": pagination })))
@@ -346,16 +396,24 @@ async fn transfer_project(
     JsonBody(request): JsonBody<TransferRequest>,
 ) -> Result<StatusCode, ApiError> {
     let project_id = project_id(path)?;
-    let recipient_token = request.recipient_access_token.as_deref().map(str::trim).unwrap_or("");
+    let recipient_token = request
+        .recipient_access_token
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("");
     if recipient_token.is_empty() {
-        return Err(ApiError::validation("recipientAccessToken is required and must not be empty.")
-            .with_hint("Pass the access token that the recipient got from POST /token."));
+        return Err(ApiError::validation(
+            "recipientAccessToken is required and must not be empty.",
+        )
+        .with_hint("Pass the access token that the recipient got from POST /token."));
     }
 
     let mut store = state.store();
     let Some(recipient) = store.access_token(recipient_token, Instant::now()) else {
-        return Err(ApiError::unauthorized("recipientAccessToken is invalid or has expired.")
-            .with_hint("Exchange a fresh authorization code for the recipient at POST /token."));
+        return Err(
+            ApiError::unauthorized("recipientAccessToken is invalid or has expired.")
+                .with_hint("Exchange a fresh authorization code for the recipient at POST /token."),
+        );
     };
     let recipient_workspace = recipient.workspace_id.clone();
 
@@ -383,7 +441,12 @@ mod tests {
     fn page_request_defaults_and_caps() -> Result<(), ApiError> {
         assert_eq!(parse_page_request(None)?.limit, 100);
         assert_eq!(parse_page_request(Some("limit=500"))?.limit, 100);
-        assert_eq!(parse_page_request(Some("limit=7&cursor=proj_a"))?.cursor.as_deref(), Some("proj_a"));
+        assert_eq!(
+            parse_page_request(Some("limit=7&cursor=proj_a"))?
+                .cursor
+                .as_deref(),
+            Some("proj_a")
+        );
         assert!(parse_page_request(Some("cursor="))?.cursor.is_none());
         assert!(parse_page_request(Some("limit=0")).is_err());
         assert!(parse_page_request(Some("limit=ten")).is_err());
@@ -393,7 +456,11 @@ mod tests {
     #[test]
     fn take_page_walks_all_items() -> Result<(), ApiError> {
         let all = ["a", "b", "c", "d", "e"];
-        let items = || all.iter().map(|id| (id.to_string(), id.to_string())).collect::<Vec<_>>();
+        let items = || {
+            all.iter()
+                .map(|id| (id.to_string(), id.to_string()))
+                .collect::<Vec<_>>()
+        };
 
         let (first, pagination) = take_page(items(), &all, &page(None, 2))?;
         assert_eq!(first, ["a", "b"]);
@@ -428,13 +495,22 @@ mod tests {
         let mut headers = HeaderMap::new();
         assert_eq!(bearer_token(&headers), None);
 
-        headers.insert(AUTHORIZATION, axum::http::HeaderValue::from_static("bearer abc"));
+        headers.insert(
+            AUTHORIZATION,
+            axum::http::HeaderValue::from_static("bearer abc"),
+        );
         assert_eq!(bearer_token(&headers), Some("abc"));
 
-        headers.insert(AUTHORIZATION, axum::http::HeaderValue::from_static("Basic abc"));
+        headers.insert(
+            AUTHORIZATION,
+            axum::http::HeaderValue::from_static("Basic abc"),
+        );
         assert_eq!(bearer_token(&headers), None);
 
-        headers.insert(AUTHORIZATION, axum::http::HeaderValue::from_static("Bearer "));
+        headers.insert(
+            AUTHORIZATION,
+            axum::http::HeaderValue::from_static("Bearer "),
+        );
         assert_eq!(bearer_token(&headers), None);
     }
 }

@@ -110,7 +110,11 @@ pub(crate) fn error_page(message: &str) -> Response {
          <p>Return to the application and start the sign-in again.</p>",
         escape_html(message)
     );
-    (StatusCode::BAD_REQUEST, Html(layout("Authorization failed", &body))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Html(layout("Authorization failed", &body)),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

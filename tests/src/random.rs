@@ -32,17 +32,20 @@ fn random_string(alphabet: &[u8], len: usize) -> io::Result<String> {
     Ok(out)
 }
 
-/// Returns a new resource id: `prefix` followed by 25 characters of `[a-z0-9]`.
+/// Generates a resource id: `prefix` followed by 25 characters of `[a-z0-9]`.
 pub(crate) fn new_id(prefix: &str) -> io::Result<String> {
-    Ok(format!("{prefix}{}", random_string(LOWER_ALPHANUMERIC, ID_LENGTH)?))
+    Ok(format!(
+        "{prefix}{}",
+        random_string(LOWER_ALPHANUMERIC, ID_LENGTH)?
+    ))
 }
 
-/// Returns an opaque secret of `len` characters of `[A-Za-z0-9]`, safe in URLs and forms.
+/// Generates an opaque secret of `len` characters of `[A-Za-z0-9]`, safe in URLs and forms.
 pub(crate) fn new_secret(len: usize) -> io::Result<String> {
     random_string(ALPHANUMERIC, len)
 }
 
-/// Returns a lowercase alphanumeric string, used for database user names.
+/// Generates a lowercase alphanumeric string, used for database user names.
 pub(crate) fn new_lowercase(len: usize) -> io::Result<String> {
     random_string(LOWER_ALPHANUMERIC, len)
 }
@@ -59,7 +62,9 @@ mod tests {
 
         assert!(id.starts_with("proj_"));
         assert_eq!(tail.len(), 25);
-        assert!(tail.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(tail
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         Ok(())
     }
 

@@ -1,8 +1,8 @@
-//! Building project records and rendering them in the JSON shapes of the Prisma Management
-//! API, as typed in `@prisma/management-api-sdk` (`dist/index.d.ts`): the full project with
-//! its database returned by `POST /v1/projects`, the project summary of `GET /v1/projects`
-//! and `GET /v1/projects/{id}`, and the database items of `GET /v1/projects/{id}/databases`.
-//! Deprecated fields (`apiKeys`, `connectionString`, `directConnection`) are included.
+//! Building project records and rendering them in the JSON shapes that the npm package
+//! `@prisma/management-api-sdk` types in `dist/index.d.ts`. `POST /v1/projects` returns the
+//! full project with its database, `GET /v1/projects` and `GET /v1/projects/{id}` return the
+//! project summary, and `GET /v1/projects/{id}/databases` lists database items. Deprecated
+//! fields (`apiKeys`, `connectionString`, `directConnection`) are included.
 
 use jiff::Timestamp;
 use serde_json::{json, Value};
@@ -189,8 +189,9 @@ fn created_database(state: &AppState, project: &Project, database: &Database) ->
     })
 }
 
-/// A database as `GET /v1/projects/{id}/databases` lists it: hosts and ports but, as
-/// upstream, no password or connection string.
+/// Renders a database as `GET /v1/projects/{id}/databases` lists it. The SDK types this list
+/// without connection strings, so none are sent, and `directConnection` (which would carry the
+/// password) is null.
 pub(crate) fn listed_database(state: &AppState, project: &Project, database: &Database) -> Value {
     let connection = &database.connection;
 
@@ -233,7 +234,7 @@ pub(crate) fn listed_database(state: &AppState, project: &Project, database: &Da
     })
 }
 
-/// A project as `GET /_emulator/state` lists it.
+/// Renders a project as `GET /_emulator/state` lists it.
 pub(crate) fn project_state(project: &Project) -> Value {
     json!({
         "id": project.id,

@@ -1,6 +1,6 @@
-//! Serving the platform: the router with every route, an accept loop that serves each
-//! connection with hyper so that a drop fault can close a connection without a response,
-//! and `spawn`, which runs the platform in the background on a free loopback port.
+//! Serving the platform: the router with every route, the accept loop and `spawn`, which
+//! runs the platform in the background on a free loopback port. Each connection is served
+//! with hyper directly, so that a drop fault can close it without sending a response.
 
 use std::convert::Infallible;
 use std::io;
@@ -24,7 +24,7 @@ use crate::config::PlatformConfig;
 use crate::error::ApiError;
 use crate::store::AppState;
 
-/// Lets a request handler close its own connection; added to every request's extensions.
+/// Handle with which a request handler closes its own connection, in every request's extensions.
 #[derive(Clone)]
 pub(crate) struct ConnectionControl(Arc<Notify>);
 
@@ -55,11 +55,11 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the platform on `listener` until the future is dropped. Accept errors (such as
-/// running out of file descriptors) are logged and retried; an error is returned only when
+/// Serves the platform on `listener` until the future is dropped. Accept errors, such as
+/// running out of file descriptors, are logged and retried. An error is returned only when
 /// the listener's local address cannot be read.
 pub async fn serve(listener: TcpListener, config: PlatformConfig) -> io::Result<()> {
-    // The sender lives as long as this future, so the loop never sees a shutdown.
+    // The sender lives as long as this future, so the loop gets no shutdown signal.
     let (_shutdown, shutdown_rx) = watch::channel(());
     run(listener, config, shutdown_rx).await
 }
@@ -89,8 +89,8 @@ async fn run(
     }
 }
 
-/// Serves one HTTP/1.1 connection until it ends, a handler asks to close it, or the
-/// platform shuts down. Dropping the hyper connection closes the socket at once.
+/// Serves one HTTP/1.1 connection until it ends, a drop fault closes it, or the platform
+/// shuts down. Dropping the hyper connection closes the socket at once.
 async fn serve_connection(
     stream: TcpStream,
     app: Router,
@@ -102,7 +102,13 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(request_control.clone());
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|never| match never {})) }
+        async move {
+            Ok::<_, Infallible>(
+                app.oneshot(request)
+                    .await
+                    .unwrap_or_else(|never| match never {}),
+            )
+        }
     });
 
     let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
@@ -125,7 +131,7 @@ fn base_url(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
-/// A platform running in the background; it stops when this handle is dropped.
+/// A platform running in the background. It stops when this handle is dropped.
 pub struct PlatformHandle {
     addr: SocketAddr,
     shutdown: Option<watch::Sender<()>>,
@@ -133,7 +139,7 @@ pub struct PlatformHandle {
 }
 
 impl PlatformHandle {
-    /// The base URL, such as `http://127.0.0.1:41234`, with no trailing slash.
+    /// Returns the base URL, such as `http://127.0.0.1:41234`, with no trailing slash.
     pub fn url(&self) -> String {
         base_url(self.addr)
     }

@@ -32,7 +32,9 @@ impl AppState {
     /// Locks the store. No handler panics while holding the lock, but a poisoned lock is
     /// still usable because every update leaves the store consistent.
     pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -59,11 +61,15 @@ impl Store {
     }
 
     pub fn project(&self, project_id: &str) -> Option<&Project> {
-        self.projects.iter().find(|project| project.id == project_id)
+        self.projects
+            .iter()
+            .find(|project| project.id == project_id)
     }
 
     pub fn project_mut(&mut self, project_id: &str) -> Option<&mut Project> {
-        self.projects.iter_mut().find(|project| project.id == project_id)
+        self.projects
+            .iter_mut()
+            .find(|project| project.id == project_id)
     }
 
     /// Returns a live (not deleted) project if it belongs to `workspace_id`.
