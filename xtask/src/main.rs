@@ -27,6 +27,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   dev                 build and run the platform and both workers locally until Ctrl-C
   test                run all tests (native unit tests and end-to-end tests)
+  test --e2e-only NAME...  run only the named end-to-end test binaries of tests/tests/
   build               build both workers for deployment
   build-worker NAME   build one worker (the build command in its wrangler.toml)
   setup               install the wasm target, wasm-bindgen, worker-build and npm packages
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
         ["build"] => build::build_all(),
         ["build-worker", name] => build::build_worker(name),
         ["dev"] => stack::dev(),
-        ["test"] => test::run(),
+        ["test", ..] => test::run(&arguments[1..]),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

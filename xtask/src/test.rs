@@ -14,12 +14,28 @@ use std::process::Command;
 /// End-to-end test binaries in `tests/tests/`.
 const END_TO_END_TESTS: [&str; 1] = ["e2e_create"];
 
-pub fn run() -> Result {
+/// Runs everything, or with `--e2e-only NAME…` only the named end-to-end test binaries
+/// (for working on one of them). `XTASK_E2E_DIR` moves the state and log folder from
+/// `target/e2e`, so two runs on one machine do not share it.
+pub fn run(arguments: &[String]) -> Result {
+    let selected: Vec<&str> = match arguments.split_first() {
+        None => END_TO_END_TESTS.to_vec(),
+        Some((flag, names)) if flag == "--e2e-only" && !names.is_empty() => {
+            if let Some(unknown) = names.iter().find(|name| !END_TO_END_TESTS.contains(&name.as_str())) {
+                return Err(format!("unknown end-to-end test {unknown:?}; expected some of {END_TO_END_TESTS:?}"));
+            }
+            names.iter().map(String::as_str).collect()
+        }
+        _ => return Err("usage: cargo xtask test [--e2e-only NAME...]".to_owned()),
+    };
+
     tools::setup(Needs::ALL)?;
-    run_native()?;
+    if selected.len() == END_TO_END_TESTS.len() {
+        run_native()?;
+    }
     build::build_all()?;
 
-    let work_dir = root().join("target/e2e");
+    let work_dir = std::env::var_os("XTASK_E2E_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root().join("target/e2e"));
     let settings = StackSettings {
         platform_port: free_port()?,
         create_db_port: free_port()?,
@@ -40,7 +56,7 @@ pub fn run() -> Result {
 
     let mut command = Command::new("cargo");
     command.args(["test", "-p", "local-platform"]);
-    for test in END_TO_END_TESTS {
+    for test in selected {
         command.args(["--test", test]);
     }
     command
@@ -49,7 +65,8 @@ pub fn run() -> Result {
         .env("E2E_PLATFORM_URL", &stack.platform_url)
         .env("E2E_CREATE_DB_URL", &stack.create_db_url)
         .env("E2E_CLAIM_DB_URL", &stack.claim_db_url)
-        .env("E2E_LOG_DIR", work_dir.join("logs"));
+        .env("E2E_LOG_DIR", work_dir.join("logs"))
+        .env("E2E_KV_DIR", settings.state_dir.join("wrangler"));
     let result = process::run(&mut command);
     stack.stop();
     result.map_err(|error| format!("{error}\nservice output is in {}", work_dir.join("logs").display()))
