@@ -1,8 +1,8 @@
 //! Installs what a fresh machine lacks, each step skipped when already done: the wasm32
 //! target, `worker-build` and a `wasm-bindgen` CLI at exactly the version in
-//! `Cargo.lock` (both under `.tools/`, which CI keeps between runs on one machine), and
-//! the npm packages pinned in `package-lock.json` (wrangler, create-db, binaryen's
-//! `wasm-opt`). Nothing is downloaded from anywhere but crates.io and npm.
+//! `Cargo.lock` (both in a cache folder outside the checkout, so a fresh clone on the
+//! same machine reuses them), and the npm packages pinned in `package-lock.json`
+//! (wrangler, create-db, binaryen's `wasm-opt`). Nothing is downloaded from anywhere but crates.io and npm.
 
 use crate::process::{output, run};
 use crate::{root, Result};
@@ -22,8 +22,16 @@ impl Needs {
     pub const ALL: Needs = Needs { wasm: true, npm: true };
 }
 
+/// Where `cargo install` puts the build tools: `XTASK_TOOLS_DIR`, else
+/// `~/.cache/create-db-workers/tools`, else `.tools/` in the checkout.
 pub fn tools_dir() -> PathBuf {
-    root().join(".tools")
+    if let Some(dir) = std::env::var_os("XTASK_TOOLS_DIR") {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache/create-db-workers/tools"),
+        None => root().join(".tools"),
+    }
 }
 
 pub fn worker_build_bin() -> PathBuf {
