@@ -11,7 +11,7 @@ use shared::Error;
 
 pub const MAX_EVENT_NAME_CHARS: usize = 200;
 
-pub fn handle<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Result<Outcome, Error>
+pub fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Result<Outcome, Error>
 where
     C: ConfigSource,
 {

@@ -8,17 +8,28 @@ use serde_json::json;
 use shared::config::ConfigSource;
 use shared::http::{HttpClient, HttpRequest};
 use shared::log::LogLine;
+use shared::ratelimit::{rate_limited_response, LimitPolicy, RateLimiter};
 use shared::store::KeyValueStore;
 use shared::time::{format_iso8601, Millis};
 use shared::web::{WebRequest, WebResponse};
 use shared::{Error, RequestId};
 
+/// The general limit per method, client IP and route. Keep it equal to `simple.limit`
+/// and `simple.period` of the `GENERAL_LIMITER` binding in wrangler.toml: the binding
+/// enforces it, this value only goes into the 429 body.
+pub const GENERAL_LIMIT: LimitPolicy = LimitPolicy { max_requests: 100, period_secs: 60 };
+
+/// The limit on `source: "programmatic"` creates per client IP (`PROGRAMMATIC_LIMITER`).
+pub const PROGRAMMATIC_LIMIT: LimitPolicy = LimitPolicy { max_requests: 5, period_secs: 60 };
+
 /// Everything a request may use, passed in by the shell (or a test).
-pub struct Context<'a, S, H, C> {
+pub struct Context<'a, S, H, C, L> {
     pub store: &'a S,
     pub http: &'a H,
     pub config: &'a C,
     pub regions: &'a RegionCache,
+    pub general_limiter: &'a L,
+    pub programmatic_limiter: &'a L,
     pub now_ms: Millis,
     pub request_id: RequestId,
 }
@@ -40,22 +51,70 @@ impl Outcome {
 }
 
 /// Handles one request and adds the headers every response carries.
-pub async fn handle<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Outcome
+pub async fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Outcome
 where
     S: KeyValueStore,
     H: HttpClient,
     C: ConfigSource,
+    L: RateLimiter,
 {
-    let mut outcome = route(context, request).await;
+    let (limited, limiter_log) = check_general_limit(context, request).await;
+    let mut outcome = match limited {
+        Some(response) => Outcome::new(response),
+        None => route(context, request).await,
+    };
+    outcome.logs.extend(limiter_log);
     outcome.response = with_common_headers(outcome.response, &context.request_id);
     outcome
 }
 
-async fn route<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Outcome
+/// Returns the client's address as the edge reports it, or `unknown`.
+pub fn client_ip(request: &WebRequest) -> &str {
+    request.header("cf-connecting-ip").map(str::trim).filter(|ip| !ip.is_empty() && ip.len() <= 64).unwrap_or("unknown")
+}
+
+/// Counts the request against the general limit. Returns the 429 answer when over it,
+/// and a log line when the limiter failed. A failed limiter lets the request through:
+/// refusing all traffic because a counter is down would take the service down with it.
+async fn check_general_limit<S, H, C, L>(
+    context: &Context<'_, S, H, C, L>,
+    request: &WebRequest,
+) -> (Option<WebResponse>, Option<String>)
+where
+    L: RateLimiter,
+{
+    if request.method == "OPTIONS" {
+        return (None, None);
+    }
+    // The route pattern, not the raw path, so a client cannot make unbounded keys.
+    let route = match request.path.as_str() {
+        path @ ("/health" | "/regions" | "/create" | "/analytics") => path,
+        path if path.starts_with("/projects/") => "/projects/*",
+        _ => "other",
+    };
+    let method: String = request.method.chars().filter(char::is_ascii_alphabetic).take(10).collect();
+    let key = format!("{method}:{}:{route}", client_ip(request));
+
+    match context.general_limiter.allow(&key).await {
+        Ok(true) => (None, None),
+        Ok(false) => (Some(rate_limited_response(GENERAL_LIMIT, &context.request_id)), None),
+        Err(error) => {
+            let line = LogLine::new("rate_limiter_failed")
+                .field("request_id", context.request_id.as_str())
+                .field("limiter", "general")
+                .field("reason", error.0)
+                .to_string();
+            (None, Some(line))
+        }
+    }
+}
+
+async fn route<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Outcome
 where
     S: KeyValueStore,
     H: HttpClient,
     C: ConfigSource,
+    L: RateLimiter,
 {
     let path = request.path.as_str();
     let method = request.method.as_str();

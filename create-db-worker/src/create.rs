@@ -3,7 +3,8 @@
 //! `expiresAt`. If the schedule cannot be written the new project is deleted again and
 //! the client gets 503, so no database exists that nothing will delete.
 
-use crate::app::{Context, Outcome};
+use crate::app::{client_ip, Context, Outcome, PROGRAMMATIC_LIMIT};
+use shared::ratelimit::{rate_limited_response, RateLimiter};
 use crate::regions::{self, retry_after};
 use serde_json::{json, Map, Value};
 use shared::api::ProjectEnvelope;
@@ -100,14 +101,26 @@ fn optional_text(fields: &Map<String, Value>, field: &str, max_chars: usize) -> 
     }
 }
 
-pub async fn handle<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Result<Outcome, Error>
+pub async fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Result<Outcome, Error>
 where
     S: KeyValueStore,
     H: HttpClient,
     C: ConfigSource,
+    L: RateLimiter,
 {
     let policy = config::ttl_policy(context.config)?;
     let create = validate(&request.json_body()?, &policy)?;
+
+    // Programmatic creates come from scripts, the likeliest source of abuse, so they have a
+    // stricter limit. If the limiter fails they are refused rather than let through
+    // unlimited; CLI users are not affected.
+    if create.source.as_deref() == Some("programmatic") {
+        match context.programmatic_limiter.allow(client_ip(request)).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(Outcome::new(rate_limited_response(PROGRAMMATIC_LIMIT, &context.request_id))),
+            Err(_) => return Err(Error::RateLimiterUnavailable),
+        }
+    }
     let api_url = config::base_url(context.config, "PRISMA_API_URL", Some(config::DEFAULT_PRISMA_API_URL))?;
     let claim_url = config::base_url(context.config, "CLAIM_PUBLIC_URL", None)?;
     let token = config::required_secret(context.config, "INTEGRATION_TOKEN")?;
@@ -183,8 +196,8 @@ where
 
 /// Writes the `expiry:` index key, then the record: two KV writes. The index key goes
 /// first because it is what makes the sweep delete the project.
-async fn schedule<S, H, C>(
-    context: &Context<'_, S, H, C>,
+async fn schedule<S, H, C, L>(
+    context: &Context<'_, S, H, C, L>,
     project_id: &ProjectId,
     create: &CreateRequest,
     expires_at: Millis,
@@ -213,7 +226,7 @@ where
 }
 
 /// Deletes a project that could not be scheduled; returns whether it is gone.
-async fn delete_project<S, H, C>(context: &Context<'_, S, H, C>, api_url: &str, token: &str, project_id: &ProjectId) -> bool
+async fn delete_project<S, H, C, L>(context: &Context<'_, S, H, C, L>, api_url: &str, token: &str, project_id: &ProjectId) -> bool
 where
     H: HttpClient,
 {

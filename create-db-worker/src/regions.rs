@@ -38,7 +38,7 @@ impl RegionCache {
     }
 }
 
-pub async fn handle<S, H, C>(context: &Context<'_, S, H, C>) -> Result<Outcome, Error>
+pub async fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>) -> Result<Outcome, Error>
 where
     S: KeyValueStore,
     H: HttpClient,
@@ -51,7 +51,7 @@ where
 }
 
 /// Returns the ids of the regions a project can be created in, from the cache when fresh.
-pub async fn available_ids<S, H, C>(context: &Context<'_, S, H, C>) -> Result<Vec<String>, Error>
+pub async fn available_ids<S, H, C, L>(context: &Context<'_, S, H, C, L>) -> Result<Vec<String>, Error>
 where
     S: KeyValueStore,
     H: HttpClient,
@@ -60,7 +60,7 @@ where
     Ok(load(context).await?.available_ids)
 }
 
-async fn load<S, H, C>(context: &Context<'_, S, H, C>) -> Result<CachedRegions, Error>
+async fn load<S, H, C, L>(context: &Context<'_, S, H, C, L>) -> Result<CachedRegions, Error>
 where
     S: KeyValueStore,
     H: HttpClient,

@@ -5,7 +5,7 @@
 use crate::app::{handle, Context};
 use crate::regions::RegionCache;
 use shared::log::LogLine;
-use shared::workers::{self, WorkersEnv, WorkersFetch, WorkersKv};
+use shared::workers::{self, WorkersEnv, WorkersFetch, WorkersKv, WorkersRateLimiter};
 use shared::RequestId;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -33,7 +33,18 @@ async fn fetch(mut request: Request, env: Env, context: worker::Context) -> work
     };
 
     let regions = REGIONS.with(RegionCache::clone);
-    let app_context = Context { store: &store, http: &http, config: &config, regions: &regions, now_ms: started, request_id };
+    let general_limiter = WorkersRateLimiter::from_env(&env, "GENERAL_LIMITER");
+    let programmatic_limiter = WorkersRateLimiter::from_env(&env, "PROGRAMMATIC_LIMITER");
+    let app_context = Context {
+        store: &store,
+        http: &http,
+        config: &config,
+        regions: &regions,
+        general_limiter: &general_limiter,
+        programmatic_limiter: &programmatic_limiter,
+        now_ms: started,
+        request_id,
+    };
     let outcome = handle(&app_context, &web_request).await;
 
     for line in &outcome.logs {

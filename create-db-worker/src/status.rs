@@ -11,7 +11,7 @@ use shared::time::format_iso8601;
 use shared::web::WebResponse;
 use shared::{Error, ProjectId};
 
-pub async fn handle<S, H, C>(context: &Context<'_, S, H, C>, raw_id: &str) -> Result<Outcome, Error>
+pub async fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>, raw_id: &str) -> Result<Outcome, Error>
 where
     S: KeyValueStore,
     C: ConfigSource,

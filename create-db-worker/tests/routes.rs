@@ -8,6 +8,7 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 use shared::config::MapConfig;
 use shared::http::{HttpError, HttpRequest, HttpResponse, Method, ScriptedHttp};
+use shared::ratelimit::MemoryRateLimiter;
 use shared::store::{ManualClock, MemoryStore};
 use shared::web::WebRequest;
 use shared::RequestId;
@@ -68,11 +69,20 @@ struct Harness {
     http: ScriptedHttp,
     config: MapConfig,
     regions: RegionCache,
+    general_limiter: MemoryRateLimiter,
+    programmatic_limiter: MemoryRateLimiter,
 }
 
 impl Harness {
     fn new(http: ScriptedHttp) -> Self {
-        Harness { store: MemoryStore::new(ManualClock::new(NOW)), http, config: config(), regions: RegionCache::default() }
+        Harness {
+            store: MemoryStore::new(ManualClock::new(NOW)),
+            http,
+            config: config(),
+            regions: RegionCache::default(),
+            general_limiter: MemoryRateLimiter::new(100),
+            programmatic_limiter: MemoryRateLimiter::new(5),
+        }
     }
 
     fn send(&self, request: WebRequest) -> Outcome {
@@ -81,6 +91,8 @@ impl Harness {
             http: &self.http,
             config: &self.config,
             regions: &self.regions,
+            general_limiter: &self.general_limiter,
+            programmatic_limiter: &self.programmatic_limiter,
             now_ms: NOW,
             request_id: RequestId::generate(),
         };
@@ -464,4 +476,63 @@ fn project_status_rejects_bad_and_unknown_ids() {
     assert_eq!(long.response.status, 400);
     assert_eq!(wrong_method.response.status, 405);
     assert_eq!(harness.store.counts().gets, 1);
+}
+
+fn create_from(harness: &Harness, ip: &str, source: &str) -> Outcome {
+    harness.send(
+        WebRequest::new("POST", "/create")
+            .with_header("cf-connecting-ip", ip)
+            .with_json(&json!({"region": "us-east-1", "name": "db", "source": source})),
+    )
+}
+
+#[test]
+fn sixth_programmatic_create_is_rate_limited() {
+    let harness = Harness::new(healthy_platform());
+
+    let statuses: Vec<u16> = (0..6).map(|_| create_from(&harness, "203.0.113.7", "programmatic").response.status).collect();
+    let sixth = create_from(&harness, "203.0.113.7", "programmatic");
+    let other_ip = create_from(&harness, "203.0.113.8", "programmatic");
+    let cli = create_from(&harness, "203.0.113.7", "cli");
+
+    assert_eq!(statuses, vec![201, 201, 201, 201, 201, 429]);
+    let body = sixth.response.body_json();
+    assert_eq!(sixth.response.status, 429);
+    assert_eq!(body["error"], "RATE_LIMIT_EXCEEDED");
+    assert_eq!(body["rateLimitInfo"]["maxRequests"], 5);
+    assert_eq!(body["rateLimitInfo"]["retryAfterMs"], 60_000);
+    assert_eq!(sixth.response.header("retry-after"), Some("60"));
+    assert_eq!(other_ip.response.status, 201);
+    assert_eq!(cli.response.status, 201);
+    assert_eq!(harness.sent(Method::Post, "/v1/projects"), 7);
+}
+
+#[test]
+fn general_limit_applies_per_route_and_ip() {
+    let mut harness = Harness::new(healthy_platform());
+    harness.general_limiter = MemoryRateLimiter::new(3);
+    let health = |ip: &str| harness.send(WebRequest::new("GET", "/health").with_header("cf-connecting-ip", ip)).response.status;
+
+    let statuses: Vec<u16> = (0..4).map(|_| health("198.51.100.1")).collect();
+    let regions = harness.send(WebRequest::new("GET", "/regions").with_header("cf-connecting-ip", "198.51.100.1"));
+
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    assert_eq!(health("198.51.100.2"), 200);
+    assert_eq!(regions.response.status, 200);
+}
+
+#[test]
+fn failed_limiter_passes_cli_and_refuses_programmatic() {
+    let harness = Harness::new(healthy_platform());
+    harness.general_limiter.fail();
+    harness.programmatic_limiter.fail();
+
+    let cli = create_from(&harness, "203.0.113.9", "cli");
+    let programmatic = create_from(&harness, "203.0.113.9", "programmatic");
+
+    assert_eq!(cli.response.status, 201);
+    assert!(cli.logs.iter().any(|line| line.contains("rate_limiter_failed")));
+    assert_eq!(programmatic.response.status, 503);
+    assert_eq!(programmatic.response.body_json()["error"]["code"], "rate_limiter_unavailable");
+    assert_eq!(harness.sent(Method::Post, "/v1/projects"), 1);
 }

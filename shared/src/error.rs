@@ -25,6 +25,8 @@ pub enum Error {
     UpstreamUnreachable,
     /// The key-value store failed; the state of the request is unknown to the client.
     Storage,
+    /// The rate limiter failed, so a request that must be limited was not let through.
+    RateLimiterUnavailable,
 }
 
 /// Seconds a client is asked to wait after an upstream 429 that gave no usable `Retry-After`.
@@ -46,7 +48,7 @@ impl Error {
             Error::Upstream { status, .. } if (400..500).contains(status) => *status,
             Error::Upstream { .. } | Error::UpstreamUnreadable { .. } | Error::UpstreamUnreachable => 502,
             Error::UpstreamTimeout => 504,
-            Error::Storage => 503,
+            Error::Storage | Error::RateLimiterUnavailable => 503,
         }
     }
 
@@ -65,6 +67,7 @@ impl Error {
             Error::UpstreamTimeout => "upstream_timeout",
             Error::UpstreamUnreachable => "upstream_unreachable",
             Error::Storage => "storage_unavailable",
+            Error::RateLimiterUnavailable => "rate_limiter_unavailable",
         }
     }
 
@@ -82,7 +85,7 @@ impl Error {
             Error::Upstream { status: 429, retry_after_secs } => {
                 Some(retry_after_secs.unwrap_or(DEFAULT_RETRY_AFTER_SECS))
             }
-            Error::Storage => Some(5),
+            Error::Storage | Error::RateLimiterUnavailable => Some(5),
             _ => None,
         }
     }
@@ -138,6 +141,9 @@ impl fmt::Display for Error {
             Error::UpstreamTimeout => f.write_str("The Prisma API did not answer in time. Try again in a moment."),
             Error::UpstreamUnreachable => f.write_str("The Prisma API could not be reached. Try again in a moment."),
             Error::Storage => f.write_str("The state store is unavailable, so nothing was created. Try again in a moment."),
+            Error::RateLimiterUnavailable => f.write_str(
+                "Programmatic creates are paused because rate limiting is unavailable. Try again in a moment, or use the CLI.",
+            ),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod log;
+pub mod ratelimit;
 pub mod record;
 pub mod secret;
 pub mod store;

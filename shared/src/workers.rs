@@ -178,3 +178,25 @@ pub fn log(line: &str) {
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
+
+/// The Workers Rate Limiting binding as a `RateLimiter`; a missing binding fails every call.
+pub struct WorkersRateLimiter(pub Option<worker::RateLimiter>);
+
+impl WorkersRateLimiter {
+    pub fn from_env(env: &Env, binding: &str) -> Self {
+        WorkersRateLimiter(env.rate_limiter(binding).ok())
+    }
+}
+
+impl crate::ratelimit::RateLimiter for WorkersRateLimiter {
+    async fn allow(&self, key: &str) -> Result<bool, crate::ratelimit::RateLimitError> {
+        let Some(limiter) = &self.0 else {
+            return Err(crate::ratelimit::RateLimitError("the rate limiting binding is missing".to_owned()));
+        };
+        limiter
+            .limit(key.to_owned())
+            .await
+            .map(|outcome| outcome.success)
+            .map_err(|error| crate::ratelimit::RateLimitError(error.to_string()))
+    }
+}
