@@ -8,6 +8,7 @@
 //! - `cargo xtask build-worker NAME`: the build command in each `wrangler.toml`.
 //! - `cargo xtask setup`: only install the tools.
 
+mod bench_http;
 mod build;
 mod process;
 mod stack;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         ["build"] => build::build_all(),
         ["build-worker", name] => build::build_worker(name),
         ["dev"] => stack::dev(),
+        ["bench-http"] => bench_http::run_bench().map(|report| bench_http::print_report(&report)),
         ["test", ..] => test::run(&arguments[1..]),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");

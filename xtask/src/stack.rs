@@ -38,6 +38,8 @@ pub struct Stack {
     pub platform_url: String,
     pub create_db_url: String,
     pub claim_db_url: String,
+    /// Per worker: time from starting `wrangler dev` to its first 200 on `/health`.
+    pub startup: Vec<(String, Duration)>,
 }
 
 impl Stack {
@@ -77,7 +79,7 @@ pub fn start(settings: &StackSettings) -> Result<Stack> {
         log_file("platform").as_deref(),
     )?;
     wait_until_ready(&mut platform, settings.platform_port, "/_emulator/state", Duration::from_secs(30))?;
-    let mut stack = Stack { services: vec![platform], platform_url, create_db_url, claim_db_url };
+    let mut stack = Stack { services: vec![platform], platform_url, create_db_url, claim_db_url, startup: Vec::new() };
 
     let secrets = settings.state_dir.join("secrets.env");
     std::fs::write(
@@ -100,10 +102,12 @@ pub fn start(settings: &StackSettings) -> Result<Stack> {
     vars.extend(settings.worker_vars.iter().cloned());
 
     for (worker, port) in [(WORKERS[0], settings.create_db_port), (WORKERS[1], settings.claim_db_port)] {
+        let started = std::time::Instant::now();
         let mut service = start_worker(worker, port, &vars, &secrets, &settings.state_dir, log_file(worker).as_deref())?;
         let ready = wait_until_ready(&mut service, port, "/health", Duration::from_secs(90));
         stack.services.push(service);
         ready?;
+        stack.startup.push((worker.to_owned(), started.elapsed()));
     }
     Ok(stack)
 }
