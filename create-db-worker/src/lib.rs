@@ -6,9 +6,14 @@
 
 pub mod analytics;
 pub mod app;
+pub mod backstop;
 pub mod create;
 pub mod regions;
+pub mod scheduled;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod sim;
 pub mod status;
+pub mod sweep;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -79,3 +79,25 @@ fn missing_kv_binding(request_id: &RequestId) -> worker::Result<Response> {
     workers::log(&LogLine::new("configuration_error").field("message", error.to_string()).to_string());
     workers::write_response(shared::web::WebResponse::json_error(&error, request_id))
 }
+
+/// Runs the job of the cron trigger that fired (see `scheduled::ScheduledJob`) and prints
+/// its log lines, the run summary last.
+#[event(scheduled)]
+async fn scheduled(event: worker::ScheduledEvent, env: Env, _context: worker::ScheduleContext) {
+    console_error_panic_hook::set_once();
+    let config = WorkersEnv(&env);
+    let http = WorkersFetch::from_config(&config);
+    let store = match env.kv("STATE") {
+        Ok(kv) => WorkersKv(kv),
+        Err(_) => {
+            let error = shared::Error::Config { name: "STATE", reason: "is not bound to a KV namespace".to_owned() };
+            workers::log(&LogLine::new("configuration_error").field("message", error.to_string()).to_string());
+            return;
+        }
+    };
+
+    let lines = crate::scheduled::run_scheduled(&event.cron(), &store, &http, &config, &workers::now_ms).await;
+    for line in &lines {
+        workers::log(line);
+    }
+}
