@@ -289,6 +289,7 @@ async fn submit_sign_in(State(state): State<AppState>, body: Bytes) -> Response 
         let mut store = state.store();
         let now = Instant::now();
         store.codes.retain(|_, grant| grant.expires_at > now);
+        store.issued_secrets.push(code.clone());
         store.codes.insert(code.clone(), grant);
     }
 
@@ -459,6 +460,7 @@ async fn exchange_code(State(state): State<AppState>, headers: HeaderMap, body: 
     store
         .access_tokens
         .retain(|_, token| token.expires_at > now);
+    store.issued_secrets.push(access_token.clone());
     store.access_tokens.insert(
         access_token.clone(),
         AccessToken {

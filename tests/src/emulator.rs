@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/_emulator/projects", post(seed_project))
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/issued-secrets", get(issued_secrets))
 }
 
 async fn show_state(State(state): State<AppState>) -> Json<Value> {
@@ -69,6 +70,13 @@ async fn show_state(State(state): State<AppState>) -> Json<Value> {
         "accessTokens": access_tokens,
         "faults": store.faults.iter().map(fault_json).collect::<Vec<_>>(),
     }))
+}
+
+/// Every access token and authorization code issued so far. Only for log scans in tests:
+/// this emulator's tokens work nowhere else.
+async fn issued_secrets(State(state): State<AppState>) -> Json<Value> {
+    let store = state.store();
+    Json(json!({ "issued": store.issued_secrets }))
 }
 
 fn fault_json(fault: &Fault) -> Value {

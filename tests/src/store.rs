@@ -45,6 +45,9 @@ pub(crate) struct Store {
     next_sequence: u64,
     pub codes: HashMap<String, AuthorizationCode>,
     pub access_tokens: HashMap<String, AccessToken>,
+    /// Every access token and authorization code ever issued, expired ones included, so a
+    /// test can check that none of them reached a worker's log.
+    pub issued_secrets: Vec<String>,
     /// Faults in the order they were added; the first match applies.
     pub faults: Vec<Fault>,
     /// Requests per route pattern, such as `DELETE /v1/projects/{id}`.

@@ -14,6 +14,9 @@ use std::process::Command;
 /// End-to-end test binaries in `tests/tests/`.
 const END_TO_END_TESTS: [&str; 1] = ["e2e_create"];
 
+/// Runs after all of the above, over what the workers logged meanwhile.
+const LOG_SCAN_TEST: &str = "e2e_log_scan";
+
 /// Runs everything, or with `--e2e-only NAME…` only the named end-to-end test binaries
 /// (for working on one of them). `XTASK_E2E_DIR` moves the state and log folder from
 /// `target/e2e`, so two runs on one machine do not share it.
@@ -54,20 +57,28 @@ pub fn run(arguments: &[String]) -> Result {
         format!("{error}\nservice output is in {}", work_dir.join("logs").display())
     })?;
 
-    let mut command = Command::new("cargo");
-    command.args(["test", "-p", "local-platform"]);
-    for test in selected {
-        command.args(["--test", test]);
+    let kv_dir = settings.state_dir.join("wrangler");
+    let log_dir = work_dir.join("logs");
+    let cargo_test = |tests: &[&str]| {
+        let mut command = Command::new("cargo");
+        command.args(["test", "-p", "local-platform"]);
+        for test in tests {
+            command.args(["--test", test]);
+        }
+        command
+            .args(["--", "--ignored", "--test-threads", "1"])
+            .current_dir(root())
+            .env("E2E_PLATFORM_URL", &stack.platform_url)
+            .env("E2E_CREATE_DB_URL", &stack.create_db_url)
+            .env("E2E_CLAIM_DB_URL", &stack.claim_db_url)
+            .env("E2E_LOG_DIR", &log_dir)
+            .env("E2E_KV_DIR", &kv_dir);
+        process::run(&mut command)
+    };
+    let mut result = cargo_test(&selected);
+    if result.is_ok() && selected.len() == END_TO_END_TESTS.len() {
+        result = cargo_test(&[LOG_SCAN_TEST]);
     }
-    command
-        .args(["--", "--ignored", "--test-threads", "1"])
-        .current_dir(root())
-        .env("E2E_PLATFORM_URL", &stack.platform_url)
-        .env("E2E_CREATE_DB_URL", &stack.create_db_url)
-        .env("E2E_CLAIM_DB_URL", &stack.claim_db_url)
-        .env("E2E_LOG_DIR", work_dir.join("logs"))
-        .env("E2E_KV_DIR", settings.state_dir.join("wrangler"));
-    let result = process::run(&mut command);
     stack.stop();
     result.map_err(|error| format!("{error}\nservice output is in {}", work_dir.join("logs").display()))
 }
