@@ -12,9 +12,9 @@ use shared::Error;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// How long a fetched region list is reused. Regions change rarely; a new one becomes
-/// usable here within this window.
-pub const REGION_CACHE_MS: Millis = 5 * MINUTE_MS;
+/// How long a fetched region list is reused unless `REGION_CACHE_MS` says otherwise.
+/// Regions change rarely; a new one becomes usable here within this window.
+pub const DEFAULT_REGION_CACHE_MS: Millis = 5 * MINUTE_MS;
 
 #[derive(Debug, Clone)]
 struct CachedRegions {
@@ -29,12 +29,24 @@ struct CachedRegions {
 pub struct RegionCache(Rc<RefCell<Option<CachedRegions>>>);
 
 impl RegionCache {
-    fn fresh(&self, api_url: &str, now_ms: Millis) -> Option<CachedRegions> {
+    fn fresh(&self, api_url: &str, now_ms: Millis, max_age_ms: Millis) -> Option<CachedRegions> {
         self.0
             .borrow()
             .as_ref()
-            .filter(|cached| cached.api_url == api_url && now_ms.saturating_sub(cached.fetched_at) < REGION_CACHE_MS)
+            .filter(|cached| cached.api_url == api_url && now_ms.saturating_sub(cached.fetched_at) < max_age_ms)
             .cloned()
+    }
+}
+
+/// Reads `REGION_CACHE_MS`; 0 turns the cache off (the end-to-end fault tests need every
+/// request to reach the platform).
+fn cache_max_age(config: &impl ConfigSource) -> Result<Millis, Error> {
+    match config.var("REGION_CACHE_MS").map(|text| text.trim().to_owned()).filter(|text| !text.is_empty()) {
+        None => Ok(DEFAULT_REGION_CACHE_MS),
+        Some(text) => text.parse().map_err(|_| Error::Config {
+            name: "REGION_CACHE_MS",
+            reason: format!("is {text:?}, not a whole number of milliseconds"),
+        }),
     }
 }
 
@@ -67,7 +79,7 @@ where
     C: ConfigSource,
 {
     let api_url = config::base_url(context.config, "PRISMA_API_URL", Some(config::DEFAULT_PRISMA_API_URL))?;
-    if let Some(cached) = context.regions.fresh(&api_url, context.now_ms) {
+    if let Some(cached) = context.regions.fresh(&api_url, context.now_ms, cache_max_age(context.config)?) {
         return Ok(cached);
     }
     let token = config::required_secret(context.config, "INTEGRATION_TOKEN")?;

@@ -536,3 +536,14 @@ fn failed_limiter_passes_cli_and_refuses_programmatic() {
     assert_eq!(programmatic.response.body_json()["error"]["code"], "rate_limiter_unavailable");
     assert_eq!(harness.sent(Method::Post, "/v1/projects"), 1);
 }
+
+#[test]
+fn region_cache_can_be_turned_off() {
+    let mut harness = Harness::new(healthy_platform());
+    harness.config = config().with("REGION_CACHE_MS", "0");
+
+    harness.send(WebRequest::new("GET", "/regions"));
+    harness.send(WebRequest::new("GET", "/regions"));
+
+    assert_eq!(harness.sent(Method::Get, "/v1/regions/postgres"), 2);
+}
