@@ -84,6 +84,36 @@ impl Stack {
         keys.iter().filter_map(|key| key["name"].as_str().map(str::to_owned)).collect()
     }
 
+    /// Writes `value` under `key` in the workers' shared local KV, as another worker would.
+    /// The value goes through a file because wrangler rejects an empty value argument.
+    pub fn kv_put(&self, key: &str, value: &str) {
+        let value_file = fresh_folder("kv-put").join("value");
+        std::fs::write(&value_file, value).expect("write the KV value file");
+        let output = Command::new(self.root.join("node_modules/.bin/wrangler"))
+            .args(["kv", "key", "put", key, "--binding", "STATE", "--local", "--path"])
+            .arg(&value_file)
+            .arg("--persist-to")
+            .arg(&self.kv_dir)
+            .current_dir(self.root.join("create-db-worker"))
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run wrangler kv key put: {error}"));
+        assert!(output.status.success(), "wrangler kv key put {key} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// Fires create-db-worker's cron trigger `cron` through `wrangler dev --test-scheduled`.
+    pub async fn run_scheduled(&self, client: &reqwest::Client, cron: &str) {
+        let response = client
+            .get(format!("{}/__scheduled", self.create_db_url))
+            .query(&[("cron", cron)])
+            .send()
+            .await
+            .expect("scheduled trigger");
+        let status = response.status().as_u16();
+        assert_eq!(status, 200, "cron {cron:?} failed: {}", response.text().await.unwrap_or_default());
+    }
+
     pub async fn platform_state(&self, client: &reqwest::Client) -> Value {
         let response = client.get(format!("{}/_emulator/state", self.platform_url)).send().await.expect("platform state");
         response.json().await.expect("platform state JSON")
