@@ -35,6 +35,8 @@ pub const MAX_LIST_CALLS: u64 = 5;
 
 /// No DELETE starts after a run has taken this long, so a run ends (at worst one upstream
 /// timeout later) before the next minute's run begins.
+// NOTE: that holds while UPSTREAM_TIMEOUT_MS stays under 15 seconds. Overlapping runs
+// may send a project two DELETEs, and the second one returns 404.
 pub const RUN_TIME_BUDGET_MS: Millis = 45 * SECOND_MS;
 
 /// Maximum wait between two deletion attempts of one project.
@@ -406,6 +408,8 @@ where
 
     /// Moves an index key: the new key first, so a failure in between leaves two keys
     /// (one spare DELETE later) rather than none.
+    // NOTE: Workers KV lists are eventually consistent (about a minute), so the next run
+    // may still list the old key and retry once more than the backoff says.
     async fn move_key(&mut self, from: &str, to: &str) -> Result<(), SweepStop> {
         if from == to {
             return Ok(());
