@@ -7,7 +7,8 @@
 //! - `cargo xtask build`: build both workers the way `wrangler deploy` does.
 //! - `cargo xtask build-worker NAME`: the build command in each `wrangler.toml`.
 //! - `cargo xtask setup`: only install the tools.
-//! - `cargo xtask bench`: KV and upstream calls per sweep run, from a native simulation.
+//! - `cargo xtask bench`: bundle sizes, latency and throughput per route in workerd, and
+//!   KV and upstream calls per request and per sweep run; see `bench.rs`.
 
 mod bench;
 mod bench_http;
@@ -34,7 +35,7 @@ commands:
   build               build both workers for deployment
   build-worker NAME   build one worker (the build command in its wrangler.toml)
   setup               install the wasm target, wasm-bindgen, worker-build and npm packages
-  bench               count the sweep's KV and upstream calls per run (target/bench/sweep.json)
+  bench               measure sizes, latency, throughput and call counts (target/bench/latest.json)
 
 dev settings (environment):
   PLATFORM_PORT (8790), CREATE_DB_PORT (8787), CLAIM_DB_PORT (8788)
@@ -47,8 +48,7 @@ fn main() -> ExitCode {
         ["build"] => build::build_all(),
         ["build-worker", name] => build::build_worker(name),
         ["dev"] => stack::dev(),
-        ["bench"] => bench::sweep(),
-        ["bench-http"] => bench_http::run_bench().map(|report| bench_http::print_report(&report)),
+        ["bench"] => bench::all(),
         ["test", ..] => test::run(&arguments[1..]),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
