@@ -253,7 +253,8 @@ fn create_rejects_malformed_json_and_media_type() {
 
 #[test]
 fn create_maps_upstream_failures_and_writes_nothing() {
-    let cases: Vec<(Box<dyn Fn() -> Result<HttpResponse, HttpError>>, u16, &str)> = vec![
+    type Responder = Box<dyn Fn() -> Result<HttpResponse, HttpError>>;
+    let cases: Vec<(Responder, u16, &str)> = vec![
         (Box::new(|| Ok(HttpResponse::new(500, "boom"))), 502, "upstream_error"),
         (Box::new(|| Ok(HttpResponse::new(503, ""))), 502, "upstream_error"),
         (Box::new(|| Ok(HttpResponse::new(401, ""))), 502, "upstream_error"),

@@ -61,11 +61,11 @@ impl fmt::Display for TtlError {
 
 /// Describes a duration for people: `30 minutes`, `1 hour`, `24 hours`, `5 seconds`.
 pub fn describe(millis: Millis) -> String {
-    let (count, unit) = if millis % HOUR_MS == 0 && millis > 0 {
+    let (count, unit) = if millis.is_multiple_of(HOUR_MS) && millis > 0 {
         (millis / HOUR_MS, "hour")
-    } else if millis % MINUTE_MS == 0 && millis > 0 {
+    } else if millis.is_multiple_of(MINUTE_MS) && millis > 0 {
         (millis / MINUTE_MS, "minute")
-    } else if millis % 1_000 == 0 {
+    } else if millis.is_multiple_of(1_000) {
         (millis / 1_000, "second")
     } else {
         (millis, "millisecond")
@@ -115,7 +115,7 @@ impl TtlPolicy {
         // serde_json keeps 3600000.0 as a float; accept it when it is whole.
         let whole = match (number.as_u64(), number.as_f64()) {
             (Some(value), _) => Some(value),
-            (None, Some(value)) if value.fract() == 0.0 && value >= 0.0 && value < 1e15 => {
+            (None, Some(value)) if value.fract() == 0.0 && (0.0..1e15).contains(&value) => {
                 Some(value as u64)
             }
             _ => None,
