@@ -12,7 +12,7 @@ use crate::{root, Result};
 use std::process::Command;
 
 /// End-to-end test binaries in `tests/tests/`.
-const END_TO_END_TESTS: [&str; 2] = ["e2e_create", "e2e_lifecycle"];
+const END_TO_END_TESTS: &[&str] = &["e2e_create", "e2e_lifecycle", "e2e_hostile", "e2e_claim"];
 
 /// Runs after all of the above, over what the workers logged meanwhile.
 const LOG_SCAN_TEST: &str = "e2e_log_scan";
@@ -32,7 +32,7 @@ pub fn run(arguments: &[String]) -> Result {
         _ => return Err("usage: cargo xtask test [--e2e-only NAME...]".to_owned()),
     };
 
-    tools::setup(Needs::ALL)?;
+    tools::setup(Needs::TEST)?;
     if selected.len() == END_TO_END_TESTS.len() {
         run_native()?;
     }

@@ -2,7 +2,8 @@
 //! target, `worker-build` and a `wasm-bindgen` CLI at exactly the version in
 //! `Cargo.lock` (both in a cache folder outside the checkout, so a fresh clone on the
 //! same machine reuses them), and the npm packages pinned in `package-lock.json`
-//! (wrangler, create-db, binaryen's `wasm-opt`). Nothing is downloaded from anywhere but crates.io and npm.
+//! (wrangler, create-db, binaryen's `wasm-opt`), and for the end-to-end tests Debian's
+//! Chromium. Nothing is downloaded from anywhere but crates.io, npm and Debian's packages.
 
 use crate::process::{output, run};
 use crate::{root, Result};
@@ -16,11 +17,19 @@ pub const WORKER_BUILD_VERSION: &str = "0.8.7";
 pub struct Needs {
     pub wasm: bool,
     pub npm: bool,
+    /// Debian's `chromium` and `chromium-driver`, which the claim tests drive in a real browser.
+    pub chromium: bool,
 }
 
 impl Needs {
-    pub const ALL: Needs = Needs { wasm: true, npm: true };
+    /// Everything `build` and `dev` need.
+    pub const ALL: Needs = Needs { wasm: true, npm: true, chromium: false };
+    /// Everything `test` needs: the build tools and a browser.
+    pub const TEST: Needs = Needs { chromium: true, ..Needs::ALL };
 }
+
+/// The browser binary that Debian's `chromium` package installs.
+pub const CHROMIUM_BIN: &str = "/usr/bin/chromium";
 
 /// Where `cargo install` puts the build tools: `XTASK_TOOLS_DIR`, else
 /// `~/.cache/create-db-workers/tools`, else `.tools/` in the checkout.
@@ -55,7 +64,25 @@ pub fn setup(needs: Needs) -> Result {
     if needs.npm {
         ensure_npm_packages()?;
     }
+    if needs.chromium {
+        ensure_chromium()?;
+    }
     Ok(())
+}
+
+/// Installs Debian's Chromium with apt-get when it is missing. This needs root, as on CI.
+fn ensure_chromium() -> Result {
+    if std::path::Path::new(CHROMIUM_BIN).exists() {
+        return Ok(());
+    }
+    println!("xtask: {CHROMIUM_BIN} is missing; installing Debian's chromium and chromium-driver");
+    let apt = |arguments: &[&str]| {
+        run(Command::new("apt-get").args(arguments).env("DEBIAN_FRONTEND", "noninteractive")).map_err(|error| {
+            format!("{error}\ninstalling Chromium needs apt-get as root; run `apt-get update && apt-get install -y chromium chromium-driver` yourself")
+        })
+    };
+    apt(&["update"])?;
+    apt(&["install", "-y", "chromium", "chromium-driver"])
 }
 
 fn ensure_wasm_target() -> Result {

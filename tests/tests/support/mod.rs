@@ -84,6 +84,21 @@ impl Stack {
         keys.iter().filter_map(|key| key["name"].as_str().map(str::to_owned)).collect()
     }
 
+    /// Reads the value under `key` in the workers' shared local KV, as text.
+    pub fn kv_get(&self, key: &str) -> String {
+        let output = Command::new(self.root.join("node_modules/.bin/wrangler"))
+            .args(["kv", "key", "get", key, "--text", "--binding", "STATE", "--local"])
+            .arg("--persist-to")
+            .arg(&self.kv_dir)
+            .current_dir(self.root.join("create-db-worker"))
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run wrangler kv key get: {error}"));
+        assert!(output.status.success(), "wrangler kv key get {key} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Writes `value` under `key` in the workers' shared local KV, as another worker would.
     /// The value goes through a file because wrangler rejects an empty value argument.
     pub fn kv_put(&self, key: &str, value: &str) {
