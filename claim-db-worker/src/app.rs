@@ -48,8 +48,7 @@ where
     C: ConfigSource,
 {
     let mut outcome = route(context, request).await.unwrap_or_else(|error| error_outcome(&context.request_id, &error));
-    let response = std::mem::replace(&mut outcome.response, WebResponse::empty(500));
-    outcome.response = with_security_headers(response, &context.request_id, auth_origin(context.config).as_deref());
+    outcome.response = with_security_headers(outcome.response, &context.request_id, auth_origin(context.config).as_deref());
     outcome
 }
 
@@ -63,6 +62,9 @@ where
         ("/", "GET" | "HEAD") => Ok(Outcome::new(pages::html_response(200, pages::home()))),
         ("/health", "GET" | "HEAD") => Ok(Outcome::new(health(context.now_ms))),
         ("/style.css", "GET" | "HEAD") => Ok(Outcome::new(stylesheet())),
+        // Browsers ask for an icon on every visit; an empty response keeps those requests
+        // out of the error logs.
+        ("/favicon.ico", "GET" | "HEAD") => Ok(Outcome::new(WebResponse::empty(204))),
         ("/claim", "GET" | "HEAD") => claim::show(context, request).await,
         ("/claim/start", "POST") => claim::start(context, request).await,
         // GET only: a HEAD from a link checker must not use up the sign-in.

@@ -407,7 +407,7 @@ fn wrong_methods_and_paths() {
         (WebRequest::new("GET", "/claim/start"), 405, Some("POST")),
         (WebRequest::new("HEAD", "/auth/callback?code=a&state=b"), 405, Some("GET")),
         (WebRequest::new("POST", "/"), 405, Some("GET")),
-        (WebRequest::new("GET", "/favicon.ico"), 404, None),
+        (WebRequest::new("GET", "/robots.txt"), 404, None),
         (WebRequest::new("GET", "/claim/"), 404, None),
     ];
     for (request, status, allow) in cases {
@@ -417,6 +417,16 @@ fn wrong_methods_and_paths() {
         assert_eq!(outcome.response.status, status, "{label}");
         assert_eq!(outcome.response.header("allow"), allow, "{label}");
     }
+}
+
+#[test]
+fn favicon_is_empty_not_an_error() {
+    let harness = Harness::new();
+
+    let outcome = harness.get("/favicon.ico");
+
+    assert_eq!(outcome.response.status, 204);
+    assert!(outcome.logs.is_empty(), "{:?}", outcome.logs);
 }
 
 #[test]
