@@ -10,16 +10,23 @@ use serde_json::json;
 use shared::config::ConfigSource;
 use shared::http::{HttpClient, HttpRequest};
 use shared::log::LogLine;
+use shared::ratelimit::{LimitPolicy, RateLimiter};
 use shared::store::KeyValueStore;
 use shared::time::{format_iso8601, Millis};
 use shared::web::{WebRequest, WebResponse};
 use shared::RequestId;
 
+/// The limit per client IP on every page. Keep it equal to `simple.limit` and
+/// `simple.period` of the `CLAIM_LIMITER` binding in wrangler.toml: the binding enforces
+/// it, this value only goes into the 429 page.
+pub const CLAIM_LIMIT: LimitPolicy = LimitPolicy { max_requests: 100, period_secs: 60 };
+
 /// Everything a request may use, passed in by the shell (or a test).
-pub struct Context<'a, S, H, C> {
+pub struct Context<'a, S, H, C, L> {
     pub store: &'a S,
     pub http: &'a H,
     pub config: &'a C,
+    pub limiter: &'a L,
     pub now_ms: Millis,
     pub request_id: RequestId,
 }
@@ -41,18 +48,42 @@ impl Outcome {
 }
 
 /// Handles one request and adds the headers every response carries.
-pub async fn handle<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Outcome
+pub async fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Outcome
 where
     S: KeyValueStore,
     H: HttpClient,
     C: ConfigSource,
+    L: RateLimiter,
 {
-    let mut outcome = route(context, request).await.unwrap_or_else(|error| error_outcome(&context.request_id, &error));
+    let (allowed, limiter_log) = check_limit(context, request).await;
+    let result = if allowed { route(context, request).await } else { Err(Error::RateLimited) };
+    let mut outcome = result.unwrap_or_else(|error| error_outcome(&context.request_id, &error));
+    outcome.logs.extend(limiter_log);
     outcome.response = with_security_headers(outcome.response, &context.request_id, auth_origin(context.config).as_deref());
     outcome
 }
 
-async fn route<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Result<Outcome, Error>
+/// Counts the request against `CLAIM_LIMIT` for its client IP. Returns whether it may
+/// go on, and a log line when the limiter failed: a failed limiter lets requests through,
+/// because refusing every claim while a counter is down would take the service down.
+async fn check_limit<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> (bool, Option<String>)
+where
+    L: RateLimiter,
+{
+    let client_ip = request.header("cf-connecting-ip").map(str::trim).filter(|ip| !ip.is_empty() && ip.len() <= 64);
+    match context.limiter.allow(client_ip.unwrap_or("unknown")).await {
+        Ok(allowed) => (allowed, None),
+        Err(error) => {
+            let line = LogLine::new("rate_limiter_failed")
+                .field("request_id", context.request_id.as_str())
+                .field("reason", error.0)
+                .to_string();
+            (true, Some(line))
+        }
+    }
+}
+
+async fn route<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Result<Outcome, Error>
 where
     S: KeyValueStore,
     H: HttpClient,
@@ -101,6 +132,9 @@ pub fn error_response(request_id: &RequestId, error: &Error) -> WebResponse {
     }
     if matches!(error, Error::Storage | Error::RandomUnavailable) {
         response = response.with_header("retry-after", "5");
+    }
+    if let Error::RateLimited = error {
+        response = response.with_header("retry-after", &CLAIM_LIMIT.period_secs.to_string());
     }
     response
 }

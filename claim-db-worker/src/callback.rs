@@ -27,7 +27,7 @@ use shared::ProjectId;
 const ACCESS_DENIED: &str = "access_denied";
 
 /// Handles the callback. Every path, failures included, ends in a page.
-pub async fn handle<S, H, C>(context: &Context<'_, S, H, C>, request: &shared::web::WebRequest) -> Outcome
+pub async fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &shared::web::WebRequest) -> Outcome
 where
     S: KeyValueStore,
     H: HttpClient,
@@ -79,8 +79,8 @@ struct Checked {
 }
 
 /// Checks the parameters, loads the pending claim, and checks its age and the cookie.
-async fn pending_claim<S, H, C>(
-    context: &Context<'_, S, H, C>,
+async fn pending_claim<S, H, C, L>(
+    context: &Context<'_, S, H, C, L>,
     params: &Params,
     cookies: &[&str],
 ) -> Result<Checked, Rejection>
@@ -139,7 +139,7 @@ struct Rejection {
 }
 
 impl Rejection {
-    fn into_outcome<S, H, C: ConfigSource>(self, context: &Context<'_, S, H, C>) -> Outcome {
+    fn into_outcome<S, H, C: ConfigSource, L>(self, context: &Context<'_, S, H, C, L>) -> Outcome {
         let mut response = error_response(&context.request_id, &self.error);
         if self.clear_cookie {
             response = response.with_header("set-cookie", &cleared_cookie());
@@ -174,7 +174,7 @@ fn project_of(pending_claim: &PendingClaim) -> ClaimLink {
 /// Handles `?error=…`: the user cancelled or Prisma Auth failed. The pending claim is
 /// removed only when this browser's cookie matches it, for the same reason a cookieless
 /// callback keeps it.
-async fn authorization_error<S, H, C>(context: &Context<'_, S, H, C>, params: &Params, cookies: &[&str]) -> Outcome
+async fn authorization_error<S, H, C, L>(context: &Context<'_, S, H, C, L>, params: &Params, cookies: &[&str]) -> Outcome
 where
     S: KeyValueStore,
     C: ConfigSource,
@@ -222,8 +222,8 @@ where
 
 /// Exchanges the code, transfers the project and records the claim. Returns the
 /// Console link of the project, if its ids could be read.
-async fn finish<S, H, C>(
-    context: &Context<'_, S, H, C>,
+async fn finish<S, H, C, L>(
+    context: &Context<'_, S, H, C, L>,
     config: &ClaimConfig,
     code: &str,
     pending_claim: PendingClaim,
@@ -299,7 +299,7 @@ async fn mark_claimed(store: &impl KeyValueStore, project_id: &ProjectId, now: M
     store.delete(&index_key).await
 }
 
-fn succeeded<S, H, C: ConfigSource>(context: &Context<'_, S, H, C>, project: &ClaimLink, console_link: Option<&str>) -> Outcome {
+fn succeeded<S, H, C: ConfigSource, L>(context: &Context<'_, S, H, C, L>, project: &ClaimLink, console_link: Option<&str>) -> Outcome {
     let response =
         pages::html_response(200, pages::success(&project.project_id, console_link)).with_header("set-cookie", &cleared_cookie());
     let mut outcome = Outcome::new(response);

@@ -63,7 +63,7 @@ async fn claimable_record(store: &impl KeyValueStore, project_id: &ProjectId, no
     }
 }
 
-pub async fn show<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Result<Outcome, Error>
+pub async fn show<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Result<Outcome, Error>
 where
     S: KeyValueStore,
     H: HttpClient,
@@ -132,7 +132,7 @@ fn form_params(request: &WebRequest) -> Result<Params, Error> {
     Ok(Params::parse(&request.body))
 }
 
-pub async fn start<S, H, C>(context: &Context<'_, S, H, C>, request: &WebRequest) -> Result<Outcome, Error>
+pub async fn start<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Result<Outcome, Error>
 where
     S: KeyValueStore,
     H: HttpClient,

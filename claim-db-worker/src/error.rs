@@ -48,6 +48,8 @@ pub enum Error {
     Config { name: &'static str, reason: String },
     Storage,
     RandomUnavailable,
+    /// The client's address is over `CLAIM_LIMIT`.
+    RateLimited,
 }
 
 /// The kind of failure of a call to Prisma.
@@ -97,6 +99,7 @@ impl Error {
                 _ => 502,
             },
             Error::Storage | Error::RandomUnavailable => 503,
+            Error::RateLimited => 429,
         }
     }
 
@@ -131,6 +134,7 @@ impl Error {
             Error::Config { .. } => "configuration_error",
             Error::Storage => "storage_unavailable",
             Error::RandomUnavailable => "random_unavailable",
+            Error::RateLimited => "rate_limited",
         }
     }
 
@@ -156,6 +160,7 @@ impl Error {
             Error::Upstream { .. } => "Prisma is not responding",
             Error::ClientRejected | Error::IntegrationRejected | Error::Config { .. } => "Service misconfigured",
             Error::Storage | Error::RandomUnavailable => "Temporarily unavailable",
+            Error::RateLimited => "Too many requests",
         }
     }
 
@@ -238,6 +243,11 @@ impl Error {
             Error::RandomUnavailable => {
                 "The service could not create a secure sign-in value. Try again in a moment.".to_owned()
             }
+            Error::RateLimited => format!(
+                "Your address sent more than {} requests in {} seconds. Wait a minute, then reload the page.",
+                crate::app::CLAIM_LIMIT.max_requests,
+                crate::app::CLAIM_LIMIT.period_secs
+            ),
         }
     }
 

@@ -6,7 +6,7 @@ use crate::app::{self, handle, Context};
 use crate::config::auth_origin;
 use crate::error::Error;
 use shared::log::LogLine;
-use shared::workers::{self, WorkersEnv, WorkersFetch, WorkersKv};
+use shared::workers::{self, WorkersEnv, WorkersFetch, WorkersKv, WorkersRateLimiter};
 use shared::RequestId;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -31,7 +31,8 @@ async fn fetch(mut request: Request, env: Env, context: worker::Context) -> work
         Err(_) => return missing_kv_binding(&request_id, &config),
     };
 
-    let app_context = Context { store: &store, http: &http, config: &config, now_ms: started, request_id };
+    let limiter = WorkersRateLimiter::from_env(&env, "CLAIM_LIMITER");
+    let app_context = Context { store: &store, http: &http, config: &config, limiter: &limiter, now_ms: started, request_id };
     let outcome = handle(&app_context, &web_request).await;
 
     for line in &outcome.logs {

@@ -422,7 +422,7 @@ impl KeyValueStore for FailingDeletes {
 fn state_delete_failure_stops_before_exchange() {
     let (harness, claim) = started();
     let store = FailingDeletes(harness.store.clone());
-    let context = Context { store: &store, http: &harness.http, config: &harness.config, now_ms: NOW, request_id: RequestId::generate() };
+    let context = Context { store: &store, http: &harness.http, config: &harness.config, limiter: &harness.limiter, now_ms: NOW, request_id: RequestId::generate() };
     let request = WebRequest::new("GET", &format!("/auth/callback?code={CODE}&state={}", claim.state))
         .with_header("cookie", &claim.cookie_header());
 
@@ -446,7 +446,7 @@ fn state_is_deleted_before_exchange() {
         }
         Ok(HttpResponse::new(503, ""))
     });
-    let context = Context { store: &harness.store, http: &http, config: &harness.config, now_ms: NOW, request_id: RequestId::generate() };
+    let context = Context { store: &harness.store, http: &http, config: &harness.config, limiter: &harness.limiter, now_ms: NOW, request_id: RequestId::generate() };
     let request = WebRequest::new("GET", &format!("/auth/callback?code={CODE}&state={}", claim.state))
         .with_header("cookie", &claim.cookie_header());
 

@@ -6,6 +6,7 @@ mod support;
 
 use claim_db_worker::oauth::{hash_cookie_value, s256_challenge};
 use serde_json::Value;
+use shared::ratelimit::MemoryRateLimiter;
 use shared::record::ProjectStatus;
 use shared::store::KeyValueStore;
 use shared::time::{HOUR_MS, MINUTE_MS};
@@ -437,4 +438,33 @@ fn health_reports_ok() {
 
     assert_eq!(outcome.response.status, 200);
     assert_eq!(outcome.response.body_json()["service"], "claim-db");
+}
+
+#[test]
+fn claim_pages_are_rate_limited_per_address() {
+    let mut harness = Harness::new();
+    harness.limiter = MemoryRateLimiter::new(3);
+    let home = |ip: &str| harness.send(WebRequest::new("GET", "/").with_header("cf-connecting-ip", ip));
+
+    let statuses: Vec<u16> = (0..4).map(|_| home("198.51.100.40").response.status).collect();
+    let limited = home("198.51.100.40");
+    let other = home("198.51.100.41");
+
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    assert_eq!(limited.response.status, 429);
+    assert_eq!(limited.response.header("retry-after"), Some("60"));
+    assert!(limited.response.header("content-security-policy").is_some());
+    assert!(String::from_utf8_lossy(&limited.response.body).contains("Too many requests"));
+    assert_eq!(other.response.status, 200);
+}
+
+#[test]
+fn failed_limiter_lets_pages_through() {
+    let harness = Harness::new();
+    harness.limiter.fail();
+
+    let outcome = harness.send(WebRequest::new("GET", "/").with_header("cf-connecting-ip", "198.51.100.42"));
+
+    assert_eq!(outcome.response.status, 200);
+    assert!(outcome.logs.iter().any(|line| line.contains("rate_limiter_failed")));
 }

@@ -5,11 +5,13 @@
 
 #![allow(dead_code)]
 
+use claim_db_worker::app::CLAIM_LIMIT;
 use claim_db_worker::{handle, Outcome};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 use shared::config::MapConfig;
 use shared::http::{HttpError, HttpRequest, HttpResponse, Method, ScriptedHttp};
+use shared::ratelimit::MemoryRateLimiter;
 use shared::record::{save_record, ProjectRecord, ProjectStatus};
 use shared::store::{ManualClock, MemoryStore};
 use shared::time::HOUR_MS;
@@ -76,6 +78,7 @@ pub struct Harness {
     pub http: ScriptedHttp,
     pub answers: Rc<RefCell<Answers>>,
     pub config: MapConfig,
+    pub limiter: MemoryRateLimiter,
 }
 
 impl Harness {
@@ -94,7 +97,8 @@ impl Harness {
                 _ => Ok(HttpResponse::json(404, &json!({"error": {"code": "not_found", "message": "no route"}}))),
             }
         });
-        Harness { store: MemoryStore::new(clock.clone()), clock, http, answers, config: config() }
+        let limiter = MemoryRateLimiter::new(CLAIM_LIMIT.max_requests);
+        Harness { store: MemoryStore::new(clock.clone()), clock, http, answers, config: config(), limiter }
     }
 
     pub fn send(&self, request: WebRequest) -> Outcome {
@@ -102,6 +106,7 @@ impl Harness {
             store: &self.store,
             http: &self.http,
             config: &self.config,
+            limiter: &self.limiter,
             now_ms: self.clock.now_ms(),
             request_id: RequestId::generate(),
         };
