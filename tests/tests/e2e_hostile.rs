@@ -82,6 +82,43 @@ fn create_db_rows() -> Vec<Row> {
     rows
 }
 
+fn claim_rows() -> Vec<Row> {
+    let long_id = format!("/claim?projectID=proj_{}", "a".repeat(5_000));
+    let huge_query = format!("/?{}", (0..400).map(|index| format!("x={index}")).collect::<Vec<_>>().join("&"));
+    let form = |name: &'static str, body: &str, content_type: Option<&'static str>, expected: u16| Row {
+        name,
+        method: "POST",
+        path: "/claim/start".to_owned(),
+        content_type,
+        body: body.as_bytes().to_vec(),
+        expected,
+        quiet: true,
+    };
+    vec![
+        row("claim without id", "GET", "/claim", 400),
+        row("claim id with markup", "GET", "/claim?projectID=%3Cscript%3Ealert(1)%3C%2Fscript%3E", 400),
+        row("claim id repeated", "GET", "/claim?projectID=proj_a1&projectID=proj_b2", 400),
+        row("claim id with NUL", "GET", "/claim?projectID=proj_abc%00", 400),
+        row("claim id traversal", "GET", "/claim?projectID=..%2F..%2Fv1", 400),
+        row("claim id look-alike", "GET", "/claim?projectID=proj_%D0%B0bc", 400),
+        row("claim id 5,000 characters", "GET", &long_id, 400),
+        row("claim unknown project", "GET", "/claim?projectID=proj_neverexisted1", 404),
+        row("repeated query values", "GET", &huge_query, 200),
+        form("start as JSON", "{\"projectID\":\"proj_a1\"}", Some("application/json"), 415),
+        form("start over 16 KiB", &format!("projectID=proj_a1&x={}", "a".repeat(17_000)), Some("application/x-www-form-urlencoded"), 413),
+        form("start with invalid id", "projectID=%3Cb%3E", Some("application/x-www-form-urlencoded"), 400),
+        Row {
+            path: "/claim/start".to_owned(),
+            ..row("start with GET", "GET", "/", 405)
+        },
+        row("callback without parameters", "GET", "/auth/callback", 400),
+        row("callback with unknown state", "GET", "/auth/callback?code=abc&state=def", 400),
+        row("callback with repeated state", "GET", "/auth/callback?code=abc&state=a&state=b", 400),
+        row("DELETE the homepage", "DELETE", "/", 405),
+        row("unknown path", "GET", "/wp-admin/install.php", 404),
+    ]
+}
+
 async fn platform_total(stack: &Stack, client: &reqwest::Client) -> u64 {
     let state = stack.platform_state(client).await;
     state["requests"].as_object().map_or(0, |counts| counts.values().filter_map(Value::as_u64).sum())
@@ -121,6 +158,87 @@ async fn hostile_requests_to_create_db_worker() {
             assert_eq!(after, before, "{}: the platform received a request", row.name);
         }
     }
+}
+
+#[tokio::test]
+#[ignore = "needs the running system: run with `cargo xtask test`"]
+async fn hostile_requests_to_claim_db_worker() {
+    let stack = Stack::from_env();
+    let client = client();
+
+    for row in claim_rows() {
+        let before = platform_total(&stack, &client).await;
+        let method = reqwest::Method::from_bytes(row.method.as_bytes()).expect("method");
+        let mut request = client.request(method, format!("{}{}", stack.claim_db_url, row.path)).header("cf-connecting-ip", "198.51.100.21");
+        if let Some(content_type) = row.content_type {
+            request = request.header("content-type", content_type);
+        }
+        if !row.body.is_empty() {
+            request = request.body(row.body.clone());
+        }
+        let response = request.send().await.unwrap_or_else(|error| panic!("{}: no answer: {error}", row.name));
+        let status = response.status().as_u16();
+        let policy = response.headers().get("content-security-policy").and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
+        let page = response.text().await.unwrap_or_default();
+        let after = platform_total(&stack, &client).await;
+
+        assert_eq!(status, row.expected, "{}: {page}", row.name);
+        assert!(policy.contains("default-src 'none'") && !policy.contains("unsafe-inline"), "{}: CSP {policy:?}", row.name);
+        assert!(!page.contains("<script"), "{}: the page contains a script tag", row.name);
+        if status >= 400 {
+            assert!(page.contains("Request id"), "{}: no request id on the error page", row.name);
+        }
+        if row.quiet {
+            assert_eq!(after, before, "{}: the platform received a request", row.name);
+        }
+    }
+}
+
+/// Upstream faults during a claim's token exchange and transfer. Each leaves the project
+/// in the partner workspace and its record unclaimed.
+#[tokio::test]
+#[ignore = "needs the running system: run with `cargo xtask test`"]
+async fn upstream_faults_during_claim() {
+    let stack = Stack::from_env();
+    let client = client();
+    let partner_workspace = local_platform::PlatformConfig::default().partner_workspace.id;
+    let cases: Vec<(&str, Value, u16)> = vec![
+        ("token 500", json!({"method": "POST", "path": "/token", "status": 500}), 502),
+        ("token 30 s delay", json!({"method": "POST", "path": "/token", "delay_ms": 30_000}), 504),
+        ("token broken JSON", json!({"method": "POST", "path": "/token", "status": 200, "body": "{\"access_"}), 502),
+        ("token dropped", json!({"method": "POST", "path": "/token", "drop": true}), 502),
+        ("transfer 500", json!({"method": "POST", "path": "/v1/projects/", "status": 500}), 502),
+        ("transfer 429", json!({"method": "POST", "path": "/v1/projects/", "status": 429}), 503),
+        ("transfer 409", json!({"method": "POST", "path": "/v1/projects/", "status": 409}), 409),
+        ("transfer 30 s delay", json!({"method": "POST", "path": "/v1/projects/", "delay_ms": 30_000}), 504),
+        ("transfer dropped", json!({"method": "POST", "path": "/v1/projects/", "drop": true}), 502),
+    ];
+
+    for (name, mut fault, status) in cases {
+        stack.clear_faults(&client).await;
+        let project_id = stack.create_project(&client, json!({"name": "claim-fault"})).await;
+        let pending = support::claim_until_callback(&stack, &client, &project_id).await;
+        fault["times"] = json!(1);
+        stack.add_fault(&client, fault).await;
+
+        let response = client
+            .get(&pending.callback_url)
+            .header("cookie", &pending.cookie)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{name}: no answer: {error}"));
+        let answered = response.status().as_u16();
+        let page = response.text().await.unwrap_or_default();
+
+        assert_eq!(answered, status, "{name}: {page}");
+        assert!(page.contains("Request id"), "{name}: no request id on the page");
+        assert!(!page.contains("access_"), "{name}: upstream body on the page");
+        let project = stack.platform_project(&client, &project_id).await.expect("project on the platform");
+        assert_eq!(project["workspaceId"], partner_workspace.as_str(), "{name}: the project moved");
+        let (_, record) = stack.project_status(&client, &project_id).await;
+        assert_eq!(record["status"], "unclaimed", "{name}");
+    }
+    stack.clear_faults(&client).await;
 }
 
 #[tokio::test]

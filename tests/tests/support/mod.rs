@@ -203,3 +203,53 @@ pub fn fresh_folder(label: &str) -> PathBuf {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("HTTP client")
 }
+
+/// A claim driven over plain HTTP up to the point where Prisma Auth sends the browser
+/// back: the callback URL (with code and state) and the cookie the claim set.
+pub struct PendingCallback {
+    pub callback_url: String,
+    pub cookie: String,
+}
+
+/// Starts a claim of `project_id` and signs in on the platform as its first user, into
+/// that user's first workspace, without following the final redirect.
+pub async fn claim_until_callback(stack: &Stack, client: &reqwest::Client, project_id: &str) -> PendingCallback {
+    let start = client
+        .post(format!("{}/claim/start", stack.claim_db_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body(format!("projectID={project_id}&utm_source=e2e&utm_medium=http"))
+        .send()
+        .await
+        .expect("claim start");
+    assert_eq!(start.status().as_u16(), 303, "claim start did not redirect");
+    let cookie = start
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("claim cookie")
+        .to_owned();
+    let authorize = location(&start);
+
+    let (_, query) = authorize.split_once('?').expect("authorize query");
+    let defaults = local_platform::PlatformConfig::default();
+    let user = &defaults.users[0];
+    let mut form: Vec<(String, String)> =
+        form_urlencoded::parse(query.as_bytes()).map(|(key, value)| (key.into_owned(), value.into_owned())).collect();
+    form.push(("user".to_owned(), user.id.clone()));
+    form.push(("workspace".to_owned(), user.workspaces[0].id.clone()));
+    form.push(("decision".to_owned(), "authorize".to_owned()));
+    let signed_in = client
+        .post(format!("{}/authorize", stack.platform_url))
+        .form(&form)
+        .send()
+        .await
+        .expect("platform sign-in");
+    assert_eq!(signed_in.status().as_u16(), 303, "the platform did not redirect after sign-in");
+    PendingCallback { callback_url: location(&signed_in), cookie }
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers().get("location").and_then(|value| value.to_str().ok()).expect("Location header").to_owned()
+}
