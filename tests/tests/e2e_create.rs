@@ -228,20 +228,28 @@ async fn wrangler_dry_run_deploy_succeeds() {
     let stack = Stack::from_env();
 
     for worker in ["create-db-worker", "claim-db-worker"] {
-        let out_dir = fresh_folder(&format!("dry-run-{worker}"));
-        let output = std::process::Command::new(stack.root.join("node_modules/.bin/wrangler"))
-            .args(["deploy", "--dry-run", "--outdir"])
-            .arg(&out_dir)
-            .current_dir(stack.root.join(worker))
-            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("XTASK_WORKERS_BUILT", "1")
-            .output()
-            .expect("run wrangler deploy --dry-run");
-        let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        for environment in [None, Some("staging"), Some("production")] {
+            let label = format!("{worker} {}", environment.unwrap_or("top level"));
+            let out_dir = fresh_folder(&format!("dry-run-{worker}-{}", environment.unwrap_or("default")));
+            let mut command = std::process::Command::new(stack.root.join("node_modules/.bin/wrangler"));
+            command.args(["deploy", "--dry-run", "--outdir"]).arg(&out_dir);
+            if let Some(environment) = environment {
+                command.args(["--env", environment]);
+            }
+            let output = command
+                .current_dir(stack.root.join(worker))
+                .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+                .env("WRANGLER_SEND_METRICS", "false")
+                .env("XTASK_WORKERS_BUILT", "1")
+                .output()
+                .expect("run wrangler deploy --dry-run");
+            let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
 
-        assert!(output.status.success(), "{worker}: {printed}");
-        assert!(printed.contains("--dry-run: exiting now"), "{worker}: {printed}");
-        assert!(out_dir.join("index.js").exists(), "{worker}: no bundle in {}", out_dir.display());
+            assert!(output.status.success(), "{label}: {printed}");
+            assert!(printed.contains("--dry-run: exiting now"), "{label}: {printed}");
+            assert!(!printed.contains("WARNING"), "{label}: wrangler warned about the configuration: {printed}");
+            assert!(printed.contains("env.STATE"), "{label}: no KV binding: {printed}");
+            assert!(out_dir.join("index.js").exists(), "{label}: no bundle in {}", out_dir.display());
+        }
     }
 }

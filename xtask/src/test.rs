@@ -63,7 +63,9 @@ pub fn run(arguments: &[String]) -> Result {
     let log_dir = work_dir.join("logs");
     let cargo_test = |tests: &[&str]| {
         let mut command = Command::new("cargo");
-        command.args(["test", "-p", "local-platform"]);
+        // `--workspace`, as in the native step, so cargo resolves the same features and
+        // reuses those test binaries instead of building them again.
+        command.args(["test", "--workspace"]);
         for test in tests {
             command.args(["--test", test]);
         }
