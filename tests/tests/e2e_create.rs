@@ -233,9 +233,9 @@ async fn wrangler_dry_run_deploy_succeeds() {
             let out_dir = fresh_folder(&format!("dry-run-{worker}-{}", environment.unwrap_or("default")));
             let mut command = std::process::Command::new(stack.root.join("node_modules/.bin/wrangler"));
             command.args(["deploy", "--dry-run", "--outdir"]).arg(&out_dir);
-            if let Some(environment) = environment {
-                command.args(["--env", environment]);
-            }
+            // An empty --env names the top level; without it wrangler warns that the file
+            // defines environments.
+            command.arg(format!("--env={}", environment.unwrap_or_default()));
             let output = command
                 .current_dir(stack.root.join(worker))
                 .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")

@@ -4,7 +4,7 @@
 //! starts it on free ports for the end-to-end tests.
 
 use crate::build::{self, SKIP_BUILD_VARIABLE};
-use crate::process::{ensure_port_free, free_port, run, wait_until_ready, Service};
+use crate::process::{ensure_port_free, free_port, http_status, run, wait_until_ready, Service};
 use crate::tools::{self, node_bin, Needs};
 use crate::{root, Result, WORKERS};
 use std::path::{Path, PathBuf};
@@ -16,6 +16,11 @@ use std::time::Duration;
 pub const LOCAL_INTEGRATION_TOKEN: &str = "local-integration-token";
 pub const LOCAL_CLIENT_ID: &str = "local-client-id";
 pub const LOCAL_CLIENT_SECRET: &str = "local-client-secret";
+
+/// The `--test-scheduled` URLs of create-db-worker's two cron triggers, as in its
+/// wrangler.toml (`* * * * *` and `17 3 * * *`).
+pub const SWEEP_TRIGGER: &str = "/__scheduled?cron=*+*+*+*+*";
+pub const BACKSTOP_TRIGGER: &str = "/__scheduled?cron=17+3+*+*+*";
 
 /// Variables passed through from xtask's environment to both workers.
 const PASSED_THROUGH: [&str; 4] = ["TTL_MIN_MS", "TTL_MAX_MS", "TTL_DEFAULT_MS", "UPSTREAM_TIMEOUT_MS"];
@@ -99,6 +104,13 @@ pub fn start(settings: &StackSettings) -> Result<Stack> {
             vars.push((name.to_owned(), value));
         }
     }
+    // wrangler.toml sets a 30-minute minimum, so a shorter default alone (such as
+    // TTL_DEFAULT_MS=3000 to watch the sweep) also lowers the minimum to match.
+    if let (Ok(default), Err(_)) = (std::env::var("TTL_DEFAULT_MS"), std::env::var("TTL_MIN_MS")) {
+        if default.trim().parse::<u64>().is_ok_and(|millis| millis < 30 * 60 * 1_000) {
+            vars.push(("TTL_MIN_MS".to_owned(), default.trim().to_owned()));
+        }
+    }
     vars.extend(settings.worker_vars.iter().cloned());
 
     for (worker, port) in [(WORKERS[0], settings.create_db_port), (WORKERS[1], settings.claim_db_port)] {
@@ -180,11 +192,22 @@ pub fn dev() -> Result {
         stack.create_db_url, stack.claim_db_url
     );
     println!();
+    println!("The deletion sweep runs every minute: wrangler dev fires no cron triggers by itself,");
+    println!("so this command calls {}{SWEEP_TRIGGER} each minute. Run the daily backstop by hand:", stack.create_db_url);
+    println!("  curl '{}{BACKSTOP_TRIGGER}'", stack.create_db_url);
+    println!();
     println!("Press Ctrl-C to stop.");
 
+    let mut next_sweep = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         if stop_receiver.recv_timeout(Duration::from_secs(1)).is_ok() {
             break;
+        }
+        if std::time::Instant::now() >= next_sweep {
+            next_sweep += Duration::from_secs(60);
+            if http_status(settings.create_db_port, SWEEP_TRIGGER) != Some(200) {
+                println!("xtask: the scheduled sweep did not answer 200; see the worker's log above");
+            }
         }
         for service in &mut stack.services {
             if let Err(error) = service.check_running() {
