@@ -12,7 +12,7 @@ use shared::Error;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// How long a fetched region list is reused unless `REGION_CACHE_MS` says otherwise.
+/// How long a fetched region list is reused unless `REGION_CACHE_MS` sets another window.
 /// Regions change rarely; a new one becomes usable here within this window.
 pub const DEFAULT_REGION_CACHE_MS: Millis = 5 * MINUTE_MS;
 

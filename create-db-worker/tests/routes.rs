@@ -50,7 +50,7 @@ fn project_body() -> Value {
     }})
 }
 
-/// A scripted Management API: regions and create succeed unless `create` says otherwise.
+/// A scripted Management API: regions succeed, and create returns what `create` returns.
 fn platform(create: impl Fn() -> Result<HttpResponse, HttpError> + 'static) -> ScriptedHttp {
     ScriptedHttp::new(move |request: &HttpRequest| match (request.method, request.url.as_str()) {
         (Method::Get, "http://127.0.0.1:9/v1/regions/postgres") => Ok(HttpResponse::json(200, &regions_body())),

@@ -123,7 +123,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// The inverse of `civil_from_days`, for years from 1970 on.
+/// Converts (year, month, day) into days since 1970-01-01, the inverse of `civil_from_days`.
 fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year / 400;

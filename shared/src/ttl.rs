@@ -32,7 +32,7 @@ impl Default for TtlPolicy {
     }
 }
 
-/// Why a requested `ttlMs` was rejected; `Display` is the message for the client.
+/// The reason a requested `ttlMs` was rejected; `Display` is the message for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TtlError {
     NotAWholeNumber,

@@ -126,8 +126,8 @@ impl ConfigSource for WorkersEnv<'_> {
 }
 
 /// Reads an incoming request into a `WebRequest`. A body declared larger than
-/// `MAX_BODY_BYTES` is not read at all; one without a declared length is read and then
-/// checked, since the runtime gives no cheaper way to stop a chunked upload.
+/// `MAX_BODY_BYTES` is not read at all. A body without a declared length is read and then
+/// checked, because the runtime offers no cheaper way to stop a chunked upload.
 pub async fn read_request(request: &mut Request) -> worker::Result<WebRequest> {
     // The query is cut from the raw URL rather than through `Request::url()`, whose URL
     // parser brings Unicode host tables that would make up a tenth of the bundle.

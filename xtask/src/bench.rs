@@ -38,7 +38,7 @@ pub fn all() -> Result {
     Ok(())
 }
 
-/// What the figures were measured on.
+/// Describes the machine the figures were measured on.
 fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

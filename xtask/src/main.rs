@@ -65,7 +65,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The checkout's top folder (the parent of `xtask/`).
+/// Returns the checkout's top folder (the parent of `xtask/`).
 pub fn root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().map(PathBuf::from).unwrap_or(manifest_dir)

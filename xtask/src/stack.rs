@@ -31,7 +31,7 @@ pub struct StackSettings {
     pub claim_db_port: u16,
     /// Folder for the shared local KV and generated files; emptied on start.
     pub state_dir: PathBuf,
-    /// Where each service's output goes; `None` prints it to this terminal.
+    /// Folder for each service's output; `None` prints it to this terminal.
     pub log_dir: Option<PathBuf>,
     /// Extra variables for both workers, after the passed-through ones.
     pub worker_vars: Vec<(String, String)>,
@@ -61,7 +61,7 @@ impl Drop for Stack {
     }
 }
 
-/// Builds everything and starts the platform and both workers; returns once all answer.
+/// Starts the platform and both workers and returns once each responds to a health check.
 pub fn start(settings: &StackSettings) -> Result<Stack> {
     let _ = std::fs::remove_dir_all(&settings.state_dir);
     std::fs::create_dir_all(&settings.state_dir).map_err(|error| format!("cannot create {}: {error}", settings.state_dir.display()))?;

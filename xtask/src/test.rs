@@ -1,8 +1,8 @@
-//! `cargo xtask test`: every test, in order of cost. First the native tests of the whole
-//! workspace; then both workers are built as for deployment, the platform and workers
-//! start on free loopback ports, and the end-to-end tests (marked `#[ignore]` so a plain
-//! `cargo test` skips them) run against them one at a time, because they share the
-//! platform's fault table.
+//! `cargo xtask test`: every test, in order of cost. The native tests of the whole
+//! workspace run first. Then both workers are built as for deployment, and the platform
+//! and workers start on free loopback ports. The end-to-end tests are marked `#[ignore]`,
+//! so a plain `cargo test` skips them; here they run against the running system one at a
+//! time, because they share the platform's fault table.
 
 use crate::build;
 use crate::process::{self, free_port};

@@ -1,9 +1,10 @@
-//! Installs what a fresh machine lacks, each step skipped when already done: the wasm32
-//! target, `worker-build` and a `wasm-bindgen` CLI at exactly the version in
-//! `Cargo.lock` (both in a cache folder outside the checkout, so a fresh clone on the
-//! same machine reuses them), and the npm packages pinned in `package-lock.json`
-//! (wrangler, create-db, binaryen's `wasm-opt`), and for the end-to-end tests Debian's
-//! Chromium. Nothing is downloaded from anywhere but crates.io, npm and Debian's packages.
+//! Installs what a fresh machine lacks, and skips each step already done. It installs
+//! the wasm32 target, and `worker-build` and a `wasm-bindgen` CLI at exactly the version
+//! in `Cargo.lock`, both into a cache folder outside the checkout so that a fresh clone on
+//! the same machine reuses them. It installs the npm packages pinned in
+//! `package-lock.json` (wrangler, create-db, binaryen's `wasm-opt`), and Debian's
+//! Chromium for the end-to-end tests. Nothing comes from anywhere but crates.io, npm and
+//! Debian's packages.
 
 use crate::process::{output, run};
 use crate::{root, Result};
@@ -31,7 +32,7 @@ impl Needs {
 /// The browser binary that Debian's `chromium` package installs.
 pub const CHROMIUM_BIN: &str = "/usr/bin/chromium";
 
-/// Where `cargo install` puts the build tools: `XTASK_TOOLS_DIR`, else
+/// Returns the folder `cargo install` puts the build tools in: `XTASK_TOOLS_DIR`, else
 /// `~/.cache/create-db-workers/tools`, else `.tools/` in the checkout.
 pub fn tools_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XTASK_TOOLS_DIR") {

@@ -1,7 +1,7 @@
 //! Shared helpers of the end-to-end tests. `cargo xtask test` starts the local platform
-//! and both workers under `wrangler dev` and passes their URLs in `E2E_*` variables;
-//! these helpers read them, run the published `create-db` CLI, read the platform's
-//! state, set its faults, and list the workers' local KV through wrangler.
+//! and both workers under `wrangler dev` and passes their URLs in `E2E_*` variables.
+//! These helpers read them, run the published `create-db` CLI, read the platform's
+//! state, set its faults, and read the workers' local KV through wrangler.
 
 #![allow(dead_code)]
 
