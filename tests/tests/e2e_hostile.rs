@@ -391,3 +391,48 @@ where
     }
     outputs
 }
+
+/// Upstream faults on the sweep's DELETE: each keeps the project and its unclaimed record
+/// on the failing run, and the next run deletes it. (A DELETE has no body to break, so
+/// there is no broken-JSON row here.)
+#[tokio::test]
+#[ignore = "needs the running system: run with `cargo xtask test`"]
+async fn upstream_faults_on_delete() {
+    let stack = Stack::from_env();
+    let client = client();
+    let cases: Vec<(&str, Value)> = vec![
+        ("delete 500", json!({"status": 500})),
+        ("delete 503", json!({"status": 503})),
+        ("delete 429", json!({"status": 429})),
+        ("delete 30 s delay", json!({"delay_ms": 30_000})),
+        ("delete dropped", json!({"drop": true})),
+    ];
+
+    for (name, mut fault) in cases {
+        stack.clear_faults(&client).await;
+        let project_id = stack.create_project(&client, json!({"name": "delete-fault", "ttlMs": 1_000})).await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        fault["method"] = json!("DELETE");
+        fault["path"] = json!(format!("/v1/projects/{project_id}"));
+        fault["times"] = json!(1);
+        stack.add_fault(&client, fault).await;
+
+        stack.run_scheduled(&client, "* * * * *").await;
+        let (_, after_failure) = stack.project_status(&client, &project_id).await;
+        let kept = stack.platform_project(&client, &project_id).await.expect("project on the platform");
+
+        assert_eq!(after_failure["status"], "unclaimed", "{name}: {after_failure}");
+        if name != "delete 30 s delay" {
+            // The delayed DELETE still completes on the platform after the worker gave up.
+            assert_eq!(kept["deleted"], false, "{name}: deleted despite the fault");
+        }
+
+        stack.run_scheduled(&client, "* * * * *").await;
+        let (_, after_retry) = stack.project_status(&client, &project_id).await;
+        let gone = stack.platform_project(&client, &project_id).await.expect("project on the platform");
+
+        assert_eq!(after_retry["status"], "deleted", "{name}: {after_retry}");
+        assert_eq!(gone["deleted"], true, "{name}: not deleted on the retry");
+    }
+    stack.clear_faults(&client).await;
+}
