@@ -1,9 +1,9 @@
 //! `cargo xtask bench`: every figure in one run. Call counts come from native
 //! simulations: the sweep's KV reads, lists, writes and upstream calls per run for
 //! 10,000 and 100,000 scheduled projects with 1% due (`sweep_bench`), and the same per
-//! request for `/create` and `/regions` (`operation_counts`). Sizes and timings come from
-//! `bench_http`, against both workers in workerd. Everything is printed and written to
-//! `target/bench/latest.json`.
+//! request for `/create` and `/regions` and per step of a claim (`operation_counts` of
+//! each worker). Sizes and timings come from `bench_http`, against both workers in
+//! workerd. Everything is printed and written to `target/bench/latest.json`.
 
 use crate::bench_http;
 use crate::process::{output, run};
@@ -15,10 +15,13 @@ use std::process::Command;
 pub fn all() -> Result {
     sweep()?;
     let operations_path = root().join("target/bench/operations.json");
-    run(Command::new("cargo")
-        .args(["run", "--quiet", "-p", "create-db-worker", "--example", "operation_counts", "--", "--json"])
-        .arg(&operations_path)
-        .current_dir(root()))?;
+    let claim_operations_path = root().join("target/bench/claim-operations.json");
+    for (package, path) in [("create-db-worker", &operations_path), ("claim-db-worker", &claim_operations_path)] {
+        run(Command::new("cargo")
+            .args(["run", "--quiet", "-p", package, "--example", "operation_counts", "--", "--json"])
+            .arg(path)
+            .current_dir(root()))?;
+    }
     let http = bench_http::run_bench()?;
     bench_http::print_report(&http);
 
@@ -28,7 +31,10 @@ pub fn all() -> Result {
     let report = json!({
         "machine": machine(),
         "http": http,
-        "operations": read_json(operations_path),
+        "operations": {
+            "create-db-worker": read_json(operations_path),
+            "claim-db-worker": read_json(claim_operations_path),
+        },
         "sweep": read_json(root().join("target/bench/sweep.json")),
     });
     let latest = root().join("target/bench/latest.json");

@@ -174,8 +174,12 @@ fn platform_counts(stack: &Stack) -> Result<BTreeMap<String, u64>> {
     Ok(counts)
 }
 
-fn upstream_calls(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> u64 {
-    after.iter().map(|(route, count)| count - before.get(route).copied().unwrap_or(0)).sum()
+fn upstream_calls(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, excluded: &[&str]) -> u64 {
+    after
+        .iter()
+        .filter(|(route, _)| !excluded.contains(&route.as_str()))
+        .map(|(route, count)| count - before.get(route).copied().unwrap_or(0))
+        .sum()
 }
 
 fn set_platform_delay(stack: &Stack, delay_ms: u64) -> Result {
@@ -243,11 +247,75 @@ fn create_one(stack: &Stack) -> Result<String> {
     body["data"]["id"].as_str().map(str::to_owned).ok_or_else(|| format!("create answered without an id: {body}"))
 }
 
+/// Runs a claim over HTTP up to Prisma Auth's redirect and returns the callback request
+/// the browser would send, cookie included. Only the callback itself is timed.
+fn prepare_callback(stack_urls: &(String, String, String), index: usize) -> Call {
+    let (create_db_url, claim_db_url, platform_url) = stack_urls;
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let address = client_address(index + 500);
+    let failed = || Call::Get { url: format!("{claim_db_url}/auth/callback"), headers: Vec::new() };
+
+    let Ok(mut created) = agent
+        .post(format!("{create_db_url}/create"))
+        .header("content-type", "application/json")
+        .header("cf-connecting-ip", &address)
+        .send(r#"{"region":"us-east-1","name":"bench-callback"}"#)
+    else {
+        return failed();
+    };
+    let body: Value = created
+        .body_mut()
+        .read_to_vec()
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    let Some(project_id) = body["data"]["id"].as_str() else {
+        return failed();
+    };
+    let Ok(started) = agent
+        .post(format!("{claim_db_url}/claim/start"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .header("cf-connecting-ip", &address)
+        .send(format!("projectID={project_id}").as_str())
+    else {
+        return failed();
+    };
+    let header = |response: &ureq::http::Response<ureq::Body>, name: &str| {
+        response.headers().get(name).and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned()
+    };
+    let cookie = header(&started, "set-cookie").split(';').next().unwrap_or_default().to_owned();
+    let authorize = header(&started, "location");
+    let query = authorize.split_once('?').map(|(_, query)| query).unwrap_or_default();
+    let form = format!("{query}&user=usr_alice00000000000000000000&workspace=wksp_alice00000000000000000000&decision=authorize");
+    let Ok(signed_in) = agent
+        .post(format!("{platform_url}/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(form.as_str())
+    else {
+        return failed();
+    };
+    Call::Get {
+        url: header(&signed_in, "location"),
+        headers: vec![("cookie".to_owned(), cookie), ("cf-connecting-ip".to_owned(), address)],
+    }
+}
+
 /// A route under test and, where it makes one, the upstream call it makes.
 struct Route {
     name: &'static str,
     worker: Box<dyn Fn(usize) -> Call + Sync>,
     direct: Option<Box<dyn Fn(usize) -> Call + Sync>>,
+    /// Fewer requests for routes whose every request needs its own setup.
+    requests_divisor: usize,
+    /// Platform routes that only the untimed setup calls, left out of the upstream count.
+    /// Throughput is not reported for such routes: their wall time includes the setup.
+    setup_routes: &'static [&'static str],
 }
 
 fn routes(stack: &Stack, claim_project: &str) -> Vec<Route> {
@@ -260,11 +328,14 @@ fn routes(stack: &Stack, claim_project: &str) -> Vec<Route> {
     let create_url = format!("{create_db}/create");
     let direct_regions = format!("{platform}/v1/regions/postgres");
     let direct_create = format!("{platform}/v1/projects");
+    let urls = (create_db.clone(), stack.claim_db_url.clone(), platform.clone());
     vec![
         Route {
             name: "/health",
             worker: Box::new(move |_| Call::Get { url: health_url.clone(), headers: Vec::new() }),
             direct: None,
+            requests_divisor: 1,
+            setup_routes: &[],
         },
         Route {
             name: "/regions",
@@ -273,6 +344,8 @@ fn routes(stack: &Stack, claim_project: &str) -> Vec<Route> {
                 headers: vec![("cf-connecting-ip".to_owned(), client_address(index))],
             }),
             direct: Some(Box::new(move |_| Call::Get { url: direct_regions.clone(), headers: bearer() })),
+            requests_divisor: 1,
+            setup_routes: &[],
         },
         Route {
             name: "/create",
@@ -286,6 +359,8 @@ fn routes(stack: &Stack, claim_project: &str) -> Vec<Route> {
                 headers: bearer(),
                 body: r#"{"name":"bench","region":"us-east-1"}"#.to_owned(),
             })),
+            requests_divisor: 1,
+            setup_routes: &[],
         },
         Route {
             name: "claim page",
@@ -294,6 +369,15 @@ fn routes(stack: &Stack, claim_project: &str) -> Vec<Route> {
                 headers: vec![("cf-connecting-ip".to_owned(), client_address(index))],
             }),
             direct: None,
+            requests_divisor: 1,
+            setup_routes: &[],
+        },
+        Route {
+            name: "callback",
+            worker: Box::new(move |index| prepare_callback(&urls, index)),
+            direct: None,
+            requests_divisor: 10,
+            setup_routes: &["POST /v1/projects", "GET /v1/regions/postgres", "POST /authorize"],
         },
     ]
 }
@@ -329,6 +413,7 @@ pub fn run_bench() -> Result<Value> {
         set_platform_delay(&stack, delay_ms)?;
         for route in routes(&stack, &claim_project) {
             for (mode, count, concurrency) in [("sequential", SEQUENTIAL_REQUESTS, 1), ("concurrent", CONCURRENT_REQUESTS, CONCURRENCY)] {
+                let count = count / route.requests_divisor;
                 println!("xtask: bench {} {mode} with the platform delayed {delay_ms} ms", route.name);
                 let before = platform_counts(&stack)?;
                 let worker = measure(count, concurrency, route.worker.as_ref());
@@ -345,8 +430,13 @@ pub fn run_bench() -> Result<Value> {
                     "direct": direct.as_ref().map(Run::summary),
                     "added_p50_ms": added_p50,
                     "added_p99_ms": added_p99,
-                    "upstream_calls_per_request": round(upstream_calls(&before, &after) as f64 / count as f64),
+                    "upstream_calls_per_request": round(upstream_calls(&before, &after, route.setup_routes) as f64 / count as f64),
                 }));
+                if !route.setup_routes.is_empty() {
+                    if let Some(row) = route_reports.last_mut() {
+                        row["worker"]["throughput_rps"] = Value::Null;
+                    }
+                }
             }
         }
     }
@@ -397,19 +487,20 @@ pub fn print_report(report: &Value) {
         let statuses = row["worker"]["statuses"].as_object().map(|statuses| {
             statuses.iter().map(|(status, count)| format!("{status}:{count}")).collect::<Vec<_>>().join(",")
         });
+        // Strings, because `Value`'s Display ignores the column widths.
         let optional = |value: &Value| if value.is_null() { "-".to_owned() } else { value.to_string() };
         println!(
             "{:<11} {:<10} {:>5} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {}",
             row["route"].as_str().unwrap_or_default(),
             row["mode"].as_str().unwrap_or_default(),
-            row["platform_delay_ms"],
-            row["worker"]["p50_ms"],
-            row["worker"]["p99_ms"],
-            row["worker"]["throughput_rps"],
+            optional(&row["platform_delay_ms"]),
+            optional(&row["worker"]["p50_ms"]),
+            optional(&row["worker"]["p99_ms"]),
+            optional(&row["worker"]["throughput_rps"]),
             optional(&row["direct"]["p50_ms"]),
             optional(&row["added_p50_ms"]),
             optional(&row["added_p99_ms"]),
-            row["upstream_calls_per_request"],
+            optional(&row["upstream_calls_per_request"]),
             statuses.unwrap_or_default(),
         );
     }
