@@ -193,10 +193,10 @@ impl Error {
                     .to_owned()
             }
             Error::MissingCallbackParameters => {
-                format!("Prisma sent you back without a sign-in code or state. Start again: {START_OVER}")
+                format!("Prisma sent you back without a sign-in code or state. {START_OVER}")
             }
             Error::StateUnknown => format!(
-                "This sign-in is unknown: it expired, was already used, or the address was changed. Start again: {START_OVER}"
+                "This sign-in is unknown: it expired, was already used, or the address was changed. {START_OVER}"
             ),
             Error::StateExpired { .. } => {
                 "The sign-in took longer than 10 minutes, so it expired. Start the claim again.".to_owned()

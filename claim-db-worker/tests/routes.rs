@@ -100,7 +100,7 @@ fn claim_page_rejects_invalid_id_without_lookup() {
     let harness = Harness::new();
 
     for (query, expected) in [
-        ("projectID=%3Cscript%3Ealert(1)%3C%2Fscript%3E", "does not start with `proj_`"),
+        ("projectID=%3Cscript%3Ealert(1)%3C%2Fscript%3E", "does not start with &quot;proj_&quot;"),
         ("projectID=proj_%3Cimg%20src%3Dx%3E", "may only contain ASCII letters and digits"),
         ("projectID=proj_..%2F..%2Fv1", "may only contain ASCII letters and digits"),
         ("", "has no projectID parameter"),

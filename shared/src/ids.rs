@@ -32,9 +32,9 @@ impl fmt::Display for ProjectIdError {
         let reason = match self {
             ProjectIdError::Empty => "is empty",
             ProjectIdError::TooLong => "is longer than 64 characters",
-            ProjectIdError::MissingPrefix => "does not start with `proj_`",
+            ProjectIdError::MissingPrefix => "does not start with \"proj_\"",
             ProjectIdError::InvalidCharacter => {
-                "may only contain ASCII letters and digits after `proj_`"
+                "may only contain ASCII letters and digits after \"proj_\""
             }
         };
         write!(f, "the project id {reason}")

@@ -32,6 +32,8 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/authorize", get(show_sign_in).post(submit_sign_in))
         .route("/token", post(exchange_code))
+        // Browsers ask for an icon with the sign-in page; 204 keeps a 404 out of their console.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
 
 /// Query or form parameters. RFC 6749 section 3.1 forbids repeating a parameter, so repeats

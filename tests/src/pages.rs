@@ -107,7 +107,7 @@ pub(crate) fn sign_in_page(config: &PlatformConfig, request: &AuthorizationReque
 pub(crate) fn error_page(message: &str) -> Response {
     let body = format!(
         "<h1>Authorization failed</h1>\n<p>{}</p>\n\
-         <p>Return to the application and start the sign-in again.</p>",
+         <p>Go back to the application that sent you here and start the sign-in again.</p>",
         escape_html(message)
     );
     (

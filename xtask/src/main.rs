@@ -39,7 +39,8 @@ commands:
 
 dev settings (environment):
   PLATFORM_PORT (8790), CREATE_DB_PORT (8787), CLAIM_DB_PORT (8788)
-  TTL_MIN_MS, TTL_MAX_MS, TTL_DEFAULT_MS are passed through to the workers";
+  TTL_MIN_MS, TTL_MAX_MS, TTL_DEFAULT_MS and UPSTREAM_TIMEOUT_MS are passed through to the workers
+  XTASK_TOOLS_DIR moves the build tools from ~/.cache/create-db-workers/tools";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -50,7 +51,7 @@ fn main() -> ExitCode {
         ["dev"] => stack::dev(),
         ["bench"] => bench::all(),
         ["test", ..] => test::run(&arguments[1..]),
-        ["help" | "--help" | "-h"] => {
+        [] | ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())
         }

@@ -159,9 +159,6 @@ fn port_setting(name: &str, default: u16) -> Result<u16> {
 
 /// `cargo xtask dev`: runs the stack on the fixed ports until Ctrl-C.
 pub fn dev() -> Result {
-    tools::setup(Needs::ALL)?;
-    build::build_all()?;
-
     let settings = StackSettings {
         platform_port: port_setting("PLATFORM_PORT", 8790)?,
         create_db_port: port_setting("CREATE_DB_PORT", 8787)?,
@@ -173,6 +170,9 @@ pub fn dev() -> Result {
     ensure_port_free(settings.platform_port, "PLATFORM_PORT")?;
     ensure_port_free(settings.create_db_port, "CREATE_DB_PORT")?;
     ensure_port_free(settings.claim_db_port, "CLAIM_DB_PORT")?;
+
+    tools::setup(Needs::ALL)?;
+    build::build_all()?;
 
     let (stop_sender, stop_receiver) = mpsc::channel();
     ctrlc::set_handler(move || {
@@ -186,7 +186,8 @@ pub fn dev() -> Result {
     println!("create-db-worker       {}", stack.create_db_url);
     println!("claim-db-worker        {}", stack.claim_db_url);
     println!();
-    println!("Create a database with the published CLI:");
+    println!("Create a database with the published CLI (run it in this checkout, where npx finds");
+    println!("the create-db 1.2.1 installed in node_modules; elsewhere npx offers to download it):");
     println!(
         "  CREATE_DB_WORKER_URL={} CLAIM_DB_WORKER_URL={} npx create-db --region us-east-1",
         stack.create_db_url, stack.claim_db_url

@@ -117,11 +117,14 @@ fn cargo_install(name: &str, version: &str) -> Result {
     let tools = tools_dir();
     let tools = tools.to_string_lossy();
     let base = ["install", "--quiet", "--force", "--root", &tools, "--version", version, name];
-    let locked = run(Command::new("cargo").args(base).arg("--locked"));
-    if locked.is_ok() {
+    // The locked attempt's output is kept back: on a registry index that lacks one of the
+    // locked versions it fails at once with an error that would only alarm.
+    println!("xtask: installing {name} {version} into {tools}");
+    let locked = Command::new("cargo").args(base).arg("--locked").output();
+    if locked.is_ok_and(|output| output.status.success()) {
         return Ok(());
     }
-    println!("xtask: `cargo install --locked {name}` failed; retrying without --locked");
+    println!("xtask: the versions locked by {name} {version} are not all available; installing with the newest compatible ones");
     run(Command::new("cargo").args(base))
 }
 
