@@ -71,6 +71,7 @@ impl UpstreamFailure {
 }
 
 const START_OVER: &str = "Open the claim link exactly as npx create-db printed it.";
+const START_AGAIN: &str = "Start again from the claim link exactly as npx create-db printed it.";
 
 impl Error {
     /// Returns the HTTP status of the error page.
@@ -193,10 +194,10 @@ impl Error {
                     .to_owned()
             }
             Error::MissingCallbackParameters => {
-                format!("Prisma sent you back without a sign-in code or state. {START_OVER}")
+                format!("Prisma sent you back without a sign-in code or state. {START_AGAIN}")
             }
             Error::StateUnknown => format!(
-                "This sign-in is unknown: it expired, was already used, or the address was changed. {START_OVER}"
+                "This sign-in is unknown: it expired, was already used, or the address was changed. {START_AGAIN}"
             ),
             Error::StateExpired { .. } => {
                 "The sign-in took longer than 10 minutes, so it expired. Start the claim again.".to_owned()
