@@ -194,8 +194,9 @@ where
     Ok(outcome)
 }
 
-/// Writes the `expiry:` index key, then the record: two KV writes. The index key goes
-/// first because it is what makes the sweep delete the project.
+/// Writes the `expiry:` index key and the record: two KV writes, sent together so the
+/// client waits for one KV round trip instead of two. If either fails, the one that was
+/// written is removed again (best effort) and the caller deletes the project.
 async fn schedule<S, H, C, L>(
     context: &Context<'_, S, H, C, L>,
     project_id: &ProjectId,
@@ -206,8 +207,6 @@ where
     S: KeyValueStore,
 {
     let index_key = expiry_key(expires_at, project_id);
-    context.store.put(&index_key, "", None).await?;
-
     let record = ProjectRecord {
         project_id: project_id.to_string(),
         region: create.region.clone(),
@@ -216,13 +215,26 @@ where
         status: ProjectStatus::Unclaimed,
         delete_attempts: 0,
     };
-    if let Err(error) = save_record(context.store, project_id, &record, context.now_ms).await {
-        // Best effort: an index key without a record only makes the sweep send one
-        // DELETE that answers 404.
-        let _ = context.store.delete(&index_key).await;
-        return Err(error);
+
+    let (index_written, record_written) = futures::future::join(
+        context.store.put(&index_key, "", None),
+        save_record(context.store, project_id, &record, context.now_ms),
+    )
+    .await;
+    match (index_written, record_written) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Ok(()), Err(error)) => {
+            // An index key without a record would only make the sweep send one DELETE
+            // that answers 404, but the project is deleted now anyway.
+            let _ = context.store.delete(&index_key).await;
+            Err(error)
+        }
+        (Err(error), Ok(())) => {
+            let _ = context.store.delete(&shared::record::project_key(project_id)).await;
+            Err(error)
+        }
+        (Err(error), Err(_)) => Err(error),
     }
-    Ok(())
 }
 
 /// Deletes a project that could not be scheduled; returns whether it is gone.

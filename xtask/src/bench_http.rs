@@ -292,7 +292,20 @@ fn prepare_callback(stack_urls: &(String, String, String), index: usize) -> Call
     let cookie = header(&started, "set-cookie").split(';').next().unwrap_or_default().to_owned();
     let authorize = header(&started, "location");
     let query = authorize.split_once('?').map(|(_, query)| query).unwrap_or_default();
-    let form = format!("{query}&user=usr_alice00000000000000000000&workspace=wksp_alice00000000000000000000&decision=authorize");
+    // The first user and workspace offered on the platform's sign-in page.
+    let Ok(mut sign_in) = agent.get(&authorize).call() else {
+        return failed();
+    };
+    let page = sign_in.body_mut().read_to_string().unwrap_or_default();
+    let first_option = |select: &str| {
+        let rest = &page[page.find(&format!("name=\"{select}\""))?..];
+        let value = &rest[rest.find("value=\"")? + 7..];
+        Some(value[..value.find('"')?].to_owned())
+    };
+    let (Some(user), Some(workspace)) = (first_option("user"), first_option("workspace")) else {
+        return failed();
+    };
+    let form = format!("{query}&user={user}&workspace={workspace}&decision=authorize");
     let Ok(signed_in) = agent
         .post(format!("{platform_url}/authorize"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -332,7 +345,10 @@ fn routes(stack: &Stack, claim_project: &str) -> Vec<Route> {
     vec![
         Route {
             name: "/health",
-            worker: Box::new(move |_| Call::Get { url: health_url.clone(), headers: Vec::new() }),
+            worker: Box::new(move |index| Call::Get {
+                url: health_url.clone(),
+                headers: vec![("cf-connecting-ip".to_owned(), client_address(index))],
+            }),
             direct: None,
             requests_divisor: 1,
             setup_routes: &[],
