@@ -393,7 +393,7 @@ fn routes(stack: &Stack, claim_project: &str) -> Vec<Route> {
             worker: Box::new(move |index| prepare_callback(&urls, index)),
             direct: None,
             requests_divisor: 10,
-            setup_routes: &["POST /v1/projects", "GET /v1/regions/postgres", "POST /authorize"],
+            setup_routes: &["POST /v1/projects", "GET /v1/regions/postgres", "GET /authorize", "POST /authorize"],
         },
     ]
 }
