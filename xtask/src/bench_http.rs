@@ -207,7 +207,8 @@ fn bundle_sizes() -> Result<Value> {
         let out_dir = root().join("target/bench/dry-run").join(worker);
         let _ = std::fs::remove_dir_all(&out_dir);
         run(Command::new(node_bin("wrangler"))
-            .args(["deploy", "--dry-run", "--outdir"])
+            // `--env=` names the top-level configuration, as `wrangler deploy` uploads it.
+            .args(["deploy", "--dry-run", "--env=", "--outdir"])
             .arg(&out_dir)
             .current_dir(root().join(worker))
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
