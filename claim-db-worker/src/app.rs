@@ -8,12 +8,13 @@ use crate::error::Error;
 use crate::{callback, claim, pages};
 use serde_json::json;
 use shared::config::ConfigSource;
-use shared::http::{HttpClient, HttpRequest};
+use shared::http::HttpClient;
 use shared::log::LogLine;
 use shared::ratelimit::{LimitPolicy, RateLimiter};
 use shared::store::KeyValueStore;
 use shared::time::{format_iso8601, Millis};
 use shared::web::{WebRequest, WebResponse};
+pub use shared::web::Outcome;
 use shared::RequestId;
 
 /// The limit per client IP on every page. Keep it equal to `simple.limit` and
@@ -31,21 +32,6 @@ pub struct Context<'a, S, H, C, L> {
     pub request_id: RequestId,
 }
 
-/// The result of handling a request.
-#[derive(Debug)]
-pub struct Outcome {
-    pub response: WebResponse,
-    /// Requests to send after the response, without delaying it (`waitUntil`).
-    pub background: Vec<HttpRequest>,
-    /// JSON log lines, one per event, in order.
-    pub logs: Vec<String>,
-}
-
-impl Outcome {
-    pub fn new(response: WebResponse) -> Self {
-        Outcome { response, background: Vec::new(), logs: Vec::new() }
-    }
-}
 
 /// Handles one request and adds the headers every response carries.
 pub async fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Outcome

@@ -6,12 +6,13 @@ use crate::regions::RegionCache;
 use crate::{analytics, create, regions, status};
 use serde_json::json;
 use shared::config::ConfigSource;
-use shared::http::{HttpClient, HttpRequest};
+use shared::http::HttpClient;
 use shared::log::LogLine;
 use shared::ratelimit::{rate_limited_response, LimitPolicy, RateLimiter};
 use shared::store::KeyValueStore;
 use shared::time::{format_iso8601, Millis};
 use shared::web::{WebRequest, WebResponse};
+pub use shared::web::Outcome;
 use shared::{Error, RequestId};
 
 /// The general limit per method, client IP and route. Keep it equal to `simple.limit`
@@ -34,21 +35,6 @@ pub struct Context<'a, S, H, C, L> {
     pub request_id: RequestId,
 }
 
-/// What handling a request produced.
-#[derive(Debug)]
-pub struct Outcome {
-    pub response: WebResponse,
-    /// Requests to send after the response, without delaying it (`waitUntil`).
-    pub background: Vec<HttpRequest>,
-    /// JSON log lines, one per event, in order.
-    pub logs: Vec<String>,
-}
-
-impl Outcome {
-    pub fn new(response: WebResponse) -> Self {
-        Outcome { response, background: Vec::new(), logs: Vec::new() }
-    }
-}
 
 /// Handles one request and adds the headers every response carries.
 pub async fn handle<S, H, C, L>(context: &Context<'_, S, H, C, L>, request: &WebRequest) -> Outcome

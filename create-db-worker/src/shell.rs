@@ -1,21 +1,17 @@
 //! The Workers entry points of create-db-worker: convert the runtime's request, call
-//! `app::handle` with KV, fetch and the environment, send background requests with
-//! `waitUntil`, print the log lines, and return the response. No rules live here.
+//! `app::handle` with KV, fetch, the rate limiters and the environment, and hand the
+//! outcome to `shared::workers::deliver`; run the cron jobs. No rules live here.
 
 use crate::app::{handle, Context};
 use crate::regions::RegionCache;
 use shared::log::LogLine;
 use shared::workers::{self, WorkersEnv, WorkersFetch, WorkersKv, WorkersRateLimiter};
 use shared::RequestId;
-use std::cell::RefCell;
-use std::collections::HashSet;
 use worker::{event, Env, Request, Response};
 
 thread_local! {
     /// Lives as long as the isolate, so the region list is fetched once per cache window.
     static REGIONS: RegionCache = RegionCache::default();
-    /// Configuration errors already printed by this isolate; each is logged once.
-    static LOGGED_CONFIG_ERRORS: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
 #[event(fetch)]
@@ -46,32 +42,7 @@ async fn fetch(mut request: Request, env: Env, context: worker::Context) -> work
         request_id,
     };
     let outcome = handle(&app_context, &web_request).await;
-
-    for line in &outcome.logs {
-        let first_time = !line.starts_with(r#"{"event":"configuration_error""#)
-            || LOGGED_CONFIG_ERRORS.with(|logged| logged.borrow_mut().insert(line.clone()));
-        if first_time {
-            workers::log(line);
-        }
-    }
-    for background in outcome.background {
-        let http = WorkersFetch::from_config(&config);
-        context.wait_until(async move {
-            if let Err(error) = shared::http::HttpClient::send(&http, background).await {
-                workers::log(&LogLine::new("analytics_forward_failed").field("reason", error.to_string()).to_string());
-            }
-        });
-    }
-    workers::log(
-        &LogLine::new("request")
-            .field("request_id", app_context.request_id.as_str())
-            .field("method", web_request.method.as_str())
-            .field("path", web_request.path.as_str())
-            .field("status", outcome.response.status)
-            .field("duration_ms", workers::now_ms().saturating_sub(started))
-            .to_string(),
-    );
-    workers::write_response(outcome.response)
+    workers::deliver(outcome, &web_request, &app_context.request_id, started, &config, &context)
 }
 
 fn missing_kv_binding(request_id: &RequestId) -> worker::Result<Response> {

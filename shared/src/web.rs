@@ -3,6 +3,7 @@
 //! into `WebRequest` and `WebResponse` back into `worker::Response` at the edge.
 
 use crate::error::Error;
+use crate::http::HttpRequest;
 use crate::ids::RequestId;
 use serde_json::{json, Value};
 
@@ -142,6 +143,22 @@ impl WebResponse {
             response = response.with_header("allow", allowed);
         }
         response
+    }
+}
+
+/// What handling one request produced, in either worker.
+#[derive(Debug)]
+pub struct Outcome {
+    pub response: WebResponse,
+    /// Requests to send after the response, without delaying it (`waitUntil`).
+    pub background: Vec<HttpRequest>,
+    /// JSON log lines, one per event, in order.
+    pub logs: Vec<String>,
+}
+
+impl Outcome {
+    pub fn new(response: WebResponse) -> Self {
+        Outcome { response, background: Vec::new(), logs: Vec::new() }
     }
 }
 

@@ -6,6 +6,7 @@
 
 use crate::config::ConfigSource;
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method};
+use crate::log::LogLine;
 use crate::secret::Secret;
 use crate::store::{KeyPage, KeyValueStore, StoreError};
 use crate::web::{WebRequest, WebResponse, MAX_BODY_BYTES};
@@ -202,4 +203,47 @@ impl crate::ratelimit::RateLimiter for WorkersRateLimiter {
             .map(|outcome| outcome.success)
             .map_err(|error| crate::ratelimit::RateLimitError(error.to_string()))
     }
+}
+
+thread_local! {
+    /// Configuration errors this isolate has printed; each is logged once per isolate.
+    static LOGGED_CONFIG_ERRORS: std::cell::RefCell<std::collections::HashSet<String>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// Finishes a request in either worker: prints the outcome's log lines (each distinct
+/// configuration error once per isolate), sends its background requests with
+/// `waitUntil`, logs one `request` line and converts the response. The request line has
+/// the path only, because a query can contain an authorization code and state.
+pub fn deliver(
+    outcome: crate::web::Outcome,
+    request: &WebRequest,
+    request_id: &crate::RequestId,
+    started_ms: u64,
+    config: &impl ConfigSource,
+    context: &worker::Context,
+) -> worker::Result<Response> {
+    for line in &outcome.logs {
+        let first_time = !line.starts_with(r#"{"event":"configuration_error""#)
+            || LOGGED_CONFIG_ERRORS.with(|logged| logged.borrow_mut().insert(line.clone()));
+        if first_time {
+            log(line);
+        }
+    }
+    for background in outcome.background {
+        let http = WorkersFetch::from_config(config);
+        context.wait_until(async move {
+            if let Err(error) = http.send(background).await {
+                log(&LogLine::new("background_request_failed").field("reason", error.to_string()).to_string());
+            }
+        });
+    }
+    log(&LogLine::new("request")
+        .field("request_id", request_id.as_str())
+        .field("method", request.method.as_str())
+        .field("path", request.path.as_str())
+        .field("status", outcome.response.status)
+        .field("duration_ms", now_ms().saturating_sub(started_ms))
+        .to_string());
+    write_response(outcome.response)
 }
