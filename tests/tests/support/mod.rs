@@ -69,34 +69,15 @@ impl Stack {
 
     /// Lists the keys in the workers' shared local KV that start with `prefix`.
     pub fn kv_keys(&self, prefix: &str) -> Vec<String> {
-        let output = Command::new(self.root.join("node_modules/.bin/wrangler"))
-            .args(["kv", "key", "list", "--binding", "STATE", "--local", "--prefix", prefix])
-            .arg("--persist-to")
-            .arg(&self.kv_dir)
-            .current_dir(self.root.join("create-db-worker"))
-            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("WRANGLER_SEND_METRICS", "false")
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run wrangler kv key list: {error}"));
-        assert!(output.status.success(), "wrangler kv key list failed: {}", String::from_utf8_lossy(&output.stderr));
-        let keys: Vec<Value> = serde_json::from_slice(&output.stdout)
+        let stdout = self.wrangler_kv(&["list", "--prefix", prefix]);
+        let keys: Vec<Value> = serde_json::from_str(&stdout)
             .unwrap_or_else(|error| panic!("wrangler kv key list printed no JSON ({error})"));
         keys.iter().filter_map(|key| key["name"].as_str().map(str::to_owned)).collect()
     }
 
     /// Reads the value under `key` in the workers' shared local KV, as text.
     pub fn kv_get(&self, key: &str) -> String {
-        let output = Command::new(self.root.join("node_modules/.bin/wrangler"))
-            .args(["kv", "key", "get", key, "--text", "--binding", "STATE", "--local"])
-            .arg("--persist-to")
-            .arg(&self.kv_dir)
-            .current_dir(self.root.join("create-db-worker"))
-            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("WRANGLER_SEND_METRICS", "false")
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run wrangler kv key get: {error}"));
-        assert!(output.status.success(), "wrangler kv key get {key} failed: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        self.wrangler_kv(&["get", key, "--text"])
     }
 
     /// Writes `value` under `key` in the workers' shared local KV, as another worker would.
@@ -104,17 +85,28 @@ impl Stack {
     pub fn kv_put(&self, key: &str, value: &str) {
         let value_file = fresh_folder("kv-put").join("value");
         std::fs::write(&value_file, value).expect("write the KV value file");
+        self.wrangler_kv(&["put", key, "--path", &value_file.to_string_lossy()]);
+    }
+
+    /// Runs `wrangler kv key ARGUMENTS` on the workers' local KV and returns its output;
+    /// fails the test if wrangler fails.
+    fn wrangler_kv(&self, arguments: &[&str]) -> String {
         let output = Command::new(self.root.join("node_modules/.bin/wrangler"))
-            .args(["kv", "key", "put", key, "--binding", "STATE", "--local", "--path"])
-            .arg(&value_file)
-            .arg("--persist-to")
+            .args(["kv", "key"])
+            .args(arguments)
+            .args(["--binding", "STATE", "--local", "--persist-to"])
             .arg(&self.kv_dir)
             .current_dir(self.root.join("create-db-worker"))
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("WRANGLER_SEND_METRICS", "false")
             .output()
-            .unwrap_or_else(|error| panic!("cannot run wrangler kv key put: {error}"));
-        assert!(output.status.success(), "wrangler kv key put {key} failed: {}", String::from_utf8_lossy(&output.stderr));
+            .unwrap_or_else(|error| panic!("cannot run wrangler kv key {arguments:?}: {error}"));
+        assert!(
+            output.status.success(),
+            "wrangler kv key {arguments:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Fires create-db-worker's cron trigger `cron` through `wrangler dev --test-scheduled`.
