@@ -197,7 +197,7 @@ pub fn token_request(config: &ClaimConfig, code: &str, code_verifier: PkceVerifi
     request
 }
 
-/// Why the token endpoint gave no access token.
+/// The reason the token endpoint returned no access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenError {
     /// 400: the code is unknown, used, expired, or does not match the verifier.
@@ -206,7 +206,7 @@ pub enum TokenError {
     ClientRejected,
     /// Any other error status.
     Status(u16),
-    /// A 2xx answer without a usable `access_token`.
+    /// A 2xx response without a usable `access_token`.
     Unreadable(u16),
 }
 
@@ -216,7 +216,7 @@ struct TokenBody {
 }
 
 /// Reads the access token from a `/token` response. The body is never logged or shown,
-/// because a successful one holds the token.
+/// because a successful one contains the token.
 pub fn parse_token_response(response: &HttpResponse) -> Result<AccessToken, TokenError> {
     match response.status {
         200..=299 => {}

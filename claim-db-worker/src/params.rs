@@ -72,7 +72,7 @@ fn clean_tag(value: &str) -> Option<String> {
 }
 
 /// The claim page of one project with the tags it was opened with, as a same-origin path:
-/// every page that asks the user to start again links here.
+/// every page that tells the user to start again links here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimLink {
     pub project_id: ProjectId,

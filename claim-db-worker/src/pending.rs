@@ -92,7 +92,7 @@ pub async fn load(store: &impl KeyValueStore, state: &OAuthState) -> Result<Load
     }))
 }
 
-/// What `load` found under a state.
+/// The result of `load` for one state.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Loaded {
     Found(PendingClaim),

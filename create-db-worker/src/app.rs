@@ -1,6 +1,6 @@
 //! Request routing for create-db-worker: one function from a `WebRequest` to an
-//! `Outcome` (the response, requests to send after answering, and log lines). Every
-//! error goes through `WebResponse::json_error`, so each route answers errors alike.
+//! `Outcome` (the response, requests to send after responding, and log lines). Every
+//! error goes through `WebResponse::json_error`, so every route reports errors in the same shape.
 
 use crate::regions::RegionCache;
 use crate::{analytics, create, regions, status};
@@ -59,7 +59,7 @@ pub fn client_ip(request: &WebRequest) -> &str {
     request.header("cf-connecting-ip").map(str::trim).filter(|ip| !ip.is_empty() && ip.len() <= 64).unwrap_or("unknown")
 }
 
-/// Counts the request against the general limit. Returns the 429 answer when over it,
+/// Counts the request against the general limit. Returns the 429 response when over it,
 /// and a log line when the limiter failed. A failed limiter lets the request through:
 /// refusing all traffic because a counter is down would take the service down with it.
 async fn check_general_limit<S, H, C, L>(
@@ -121,7 +121,7 @@ where
         ("/create" | "/analytics", _) => Err(Error::MethodNotAllowed { allowed: "POST" }),
         _ if path.starts_with("/projects/") => Err(Error::MethodNotAllowed { allowed: "GET" }),
         _ => Err(Error::NotFound(format!(
-            "No route for {method} {}; this service answers GET /health, GET /regions, POST /create, GET /projects/{{projectId}} and POST /analytics.",
+            "No route for {method} {}; this service serves GET /health, GET /regions, POST /create, GET /projects/{{projectId}} and POST /analytics.",
             truncate_for_message(path)
         ))),
     };

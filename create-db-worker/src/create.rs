@@ -1,5 +1,5 @@
 //! `POST /create`: validate the request, create the project upstream, schedule its
-//! deletion in KV, and answer with the upstream status and body plus `claimUrl` and
+//! deletion in KV, and respond with the upstream status and body plus `claimUrl` and
 //! `expiresAt`. If the schedule cannot be written the new project is deleted again and
 //! the client gets 503, so no database exists that nothing will delete.
 
@@ -225,7 +225,7 @@ where
         (Ok(()), Ok(())) => Ok(()),
         (Ok(()), Err(error)) => {
             // An index key without a record would only make the sweep send one DELETE
-            // that answers 404, but the project is deleted now anyway.
+            // that returns 404, but the project is deleted now anyway.
             let _ = context.store.delete(&index_key).await;
             Err(error)
         }

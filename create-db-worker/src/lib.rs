@@ -1,6 +1,6 @@
 //! create-db-worker: the provisioning Worker. It creates a Prisma Postgres project for
 //! the `create-db` CLI, responds with the upstream body plus `claimUrl` and `expiresAt`,
-//! and schedules the project's deletion in KV before answering, so no database exists
+//! and schedules the project's deletion in KV before responding, so no database exists
 //! that nothing will delete. The logic lives in `app` and its route modules as plain
 //! Rust over the `shared` traits; `shell` is the only code that touches the Workers API.
 

@@ -1,6 +1,6 @@
 //! The Workers entry points of create-db-worker: convert the runtime's request, call
 //! `app::handle` with KV, fetch, the rate limiters and the environment, and hand the
-//! outcome to `shared::workers::deliver`; run the cron jobs. No rules live here.
+//! outcome to `shared::workers::deliver`. They also run the cron jobs. No rules live here.
 
 use crate::app::{handle, Context};
 use crate::regions::RegionCache;

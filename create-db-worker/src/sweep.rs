@@ -35,7 +35,7 @@ pub const MAX_LIST_CALLS: u64 = 5;
 
 /// No DELETE starts after a run has taken this long, so a run ends (at worst one upstream
 /// timeout later) before the next minute's run begins.
-// NOTE: that holds while UPSTREAM_TIMEOUT_MS stays under 15 seconds. Overlapping runs
+// NOTE: that is true while UPSTREAM_TIMEOUT_MS stays under 15 seconds. Overlapping runs
 // may send a project two DELETEs, and the second one returns 404.
 pub const RUN_TIME_BUDGET_MS: Millis = 45 * SECOND_MS;
 
@@ -409,7 +409,7 @@ where
     /// Moves an index key: the new key first, so a failure in between leaves two keys
     /// (one spare DELETE later) rather than none.
     // NOTE: Workers KV lists are eventually consistent (about a minute), so the next run
-    // may still list the old key and retry once more than the backoff says.
+    // may still list the old key and retry once more than the backoff sets.
     async fn move_key(&mut self, from: &str, to: &str) -> Result<(), SweepStop> {
         if from == to {
             return Ok(());
@@ -499,7 +499,7 @@ mod tests {
         store
     }
 
-    /// Answers DELETEs from `answers` in order, then 204.
+    /// Responds to DELETEs with `answers` in order, then with 204.
     fn answering(answers: Vec<Result<HttpResponse, HttpError>>) -> ScriptedHttp {
         let answers = Rc::new(RefCell::new(VecDeque::from(answers)));
         ScriptedHttp::new(move |_| answers.borrow_mut().pop_front().unwrap_or_else(|| Ok(HttpResponse::new(204, ""))))

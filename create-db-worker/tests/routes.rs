@@ -167,7 +167,7 @@ fn create_answers_upstream_body_with_claim_url() {
 }
 
 #[test]
-fn create_sends_one_upstream_call_with_token_and_user_agent() {
+fn create_forwards_token_and_user_agent() {
     let harness = Harness::new(healthy_platform());
 
     harness.create(json!({"region": "us-east-1", "name": "db", "userAgent": "acme/app"}));

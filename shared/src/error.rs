@@ -1,4 +1,4 @@
-//! The one error type of both workers. Each variant knows its HTTP status, a stable
+//! The one error type of both workers. Each variant has its HTTP status, a stable
 //! machine-readable code and a message a user can act on; the worker crates turn it into
 //! a JSON body or an HTML page in one place. Messages never include upstream bodies,
 //! tokens or connection strings.
@@ -9,7 +9,7 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// The client sent something invalid; the message says what to send instead.
+    /// The client sent something invalid. The message tells what to send instead.
     InvalidRequest(String),
     NotFound(String),
     MethodNotAllowed { allowed: &'static str },
@@ -17,9 +17,9 @@ pub enum Error {
     UnsupportedMediaType,
     /// A required setting is missing or invalid; `name` is the variable to fix.
     Config { name: &'static str, reason: String },
-    /// The Management API answered with an error status.
+    /// The Management API returned an error status.
     Upstream { status: u16, retry_after_secs: Option<u64> },
-    /// The Management API answered 2xx with a body that is not what its contract says.
+    /// The Management API returned 2xx with a body that does not match its contract.
     UpstreamUnreadable { status: u16 },
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -33,7 +33,7 @@ pub enum Error {
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 30;
 
 impl Error {
-    /// The HTTP status this error is answered with.
+    /// Returns the HTTP status of the response for this error.
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidRequest(_) => 400,
@@ -52,7 +52,7 @@ impl Error {
         }
     }
 
-    /// A stable code for programs.
+    /// Returns a stable code for programs.
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRequest(_) => "invalid_request",
@@ -71,7 +71,7 @@ impl Error {
         }
     }
 
-    /// The status the Management API answered with, where there was one.
+    /// Returns the status the Management API returned, where there was one.
     pub fn upstream_status(&self) -> Option<u16> {
         match self {
             Error::Upstream { status, .. } | Error::UpstreamUnreadable { status } => Some(*status),
@@ -138,7 +138,7 @@ impl fmt::Display for Error {
                 f,
                 "The Prisma API answered with status {status} but an unreadable body. Try again in a moment."
             ),
-            Error::UpstreamTimeout => f.write_str("The Prisma API did not answer in time. Try again in a moment."),
+            Error::UpstreamTimeout => f.write_str("The Prisma API did not respond in time. Try again in a moment."),
             Error::UpstreamUnreachable => f.write_str("The Prisma API could not be reached. Try again in a moment."),
             Error::Storage => f.write_str("The state store is unavailable, so nothing was created. Try again in a moment."),
             Error::RateLimiterUnavailable => f.write_str(

@@ -1,6 +1,6 @@
 //! Outgoing HTTP as a small trait: send a request, get the status, headers and body back,
 //! or a transport error (timeout or network). `worker::Fetch` implements it in the worker
-//! crates; `ScriptedHttp` implements it here for tests, answering from a closure and
+//! crates; `ScriptedHttp` implements it here for tests, responding from a closure and
 //! recording every request it was sent.
 
 use std::cell::RefCell;
@@ -122,7 +122,7 @@ pub trait HttpClient {
 
 type Responder = dyn Fn(&HttpRequest) -> Result<HttpResponse, HttpError>;
 
-/// An `HttpClient` for tests: answers each request with a closure and records it.
+/// An `HttpClient` for tests that responds to each request from a closure and records it.
 #[derive(Clone)]
 pub struct ScriptedHttp {
     responder: Rc<Responder>,

@@ -18,7 +18,7 @@ const PROJECT_ID_PREFIX: &str = "proj_";
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProjectId(String);
 
-/// Why a project id was rejected.
+/// The reason a project id was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProjectIdError {
     Empty,

@@ -1,5 +1,5 @@
 //! Request rate limits as a small trait over the Workers Rate Limiting binding, plus the
-//! 429 answer the `create-db` CLI understands:
+//! 429 response the `create-db` CLI understands:
 //! `{"error":"RATE_LIMIT_EXCEEDED","message","rateLimitInfo":{"retryAfterMs","currentCount","maxRequests"}}`
 //! with `Retry-After`. `MemoryRateLimiter` counts fixed windows for tests.
 
@@ -64,7 +64,7 @@ impl RateLimiter for MemoryRateLimiter {
     }
 }
 
-/// The 429 answer. The binding reports only "over the limit", so `currentCount` is the
+/// Builds the 429 response. The binding reports only "over the limit", so `currentCount` is the
 /// smallest count that is over it: `maxRequests + 1`.
 pub fn rate_limited_response(policy: LimitPolicy, request_id: &RequestId) -> WebResponse {
     let retry_after_ms = u64::from(policy.period_secs) * 1_000;

@@ -1,4 +1,4 @@
-//! The lifecycle state of each temporary project in KV: `project:{id}` holds its record,
+//! The lifecycle state of each temporary project in KV: `project:{id}` contains its record,
 //! and `expiry:{expiresAt as 13 digits}:{id}` is an empty index key, so listing the
 //! `expiry:` prefix returns projects in the order they are due. Both workers read and
 //! write these keys; this module is the only place that knows their layout.
@@ -52,7 +52,7 @@ pub fn project_key(project_id: &ProjectId) -> String {
     format!("{PROJECT_KEY_PREFIX}{project_id}")
 }
 
-/// The index key; 13 zero-padded digits keep byte order equal to time order until the
+/// Builds the index key. Its 13 zero-padded digits keep byte order equal to time order until the
 /// year 2286.
 pub fn expiry_key(expires_at: Millis, project_id: &ProjectId) -> String {
     format!("{EXPIRY_KEY_PREFIX}{expires_at:013}:{project_id}")

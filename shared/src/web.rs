@@ -60,7 +60,7 @@ impl WebRequest {
     }
 
     /// Checks that the body is declared as JSON and within `MAX_BODY_BYTES`, then parses
-    /// it. Errors say what to send instead.
+    /// it. Each error tells what to send instead.
     pub fn json_body(&self) -> Result<Value, Error> {
         if self.body.len() > MAX_BODY_BYTES {
             return Err(Error::PayloadTooLarge { limit_bytes: MAX_BODY_BYTES });
@@ -117,7 +117,7 @@ impl WebResponse {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
-    /// The JSON error every JSON route answers with. The `error` object is the shape the
+    /// Builds the JSON error that every JSON route returns. The `error` object is the shape the
     /// `create-db` CLI reads (`error.message`, `error.status`); the top-level `message`
     /// serves clients that expect `{error, message}`.
     pub fn json_error(error: &Error, request_id: &RequestId) -> Self {
@@ -146,7 +146,7 @@ impl WebResponse {
     }
 }
 
-/// What handling one request produced, in either worker.
+/// The result of handling one request in either worker.
 #[derive(Debug)]
 pub struct Outcome {
     pub response: WebResponse,

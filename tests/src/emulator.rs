@@ -72,7 +72,7 @@ async fn show_state(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// Every access token and authorization code issued so far. Only for log scans in tests:
+/// Lists every access token and authorization code issued so far, for log scans in tests:
 /// this emulator's tokens work nowhere else.
 async fn issued_secrets(State(state): State<AppState>) -> Json<Value> {
     let store = state.store();

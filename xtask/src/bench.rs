@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: every figure in one run. Call counts come from native
-//! simulations: the sweep's KV reads, lists, writes and upstream calls per run for
-//! 10,000 and 100,000 scheduled projects with 1% due (`sweep_bench`), and the same per
-//! request for `/create` and `/regions` and per step of a claim (`operation_counts` of
-//! each worker). Sizes and timings come from `bench_http`, against both workers in
+//! simulations. `sweep_bench` counts the sweep's KV reads, lists, writes and upstream
+//! calls per run for 10,000 and 100,000 scheduled projects with 1% due. The
+//! `operation_counts` example of each worker counts the same per request for `/create`
+//! and `/regions` and per step of a claim. Sizes and timings come from `bench_http`, against both workers in
 //! workerd. Everything is printed and written to `target/bench/latest.json`.
 
 use crate::bench_http;

@@ -1,6 +1,6 @@
 //! The HTTP half of `cargo xtask bench`: builds both workers as `wrangler deploy` does,
 //! measures their upload size, starts the platform and both workers in workerd, and times
-//! each route sequentially and at 16 concurrent requests, with the platform answering
+//! each route sequentially and at 16 concurrent requests, with the platform responding
 //! after 0 ms and 20 ms. Next to each route it times the same upstream call made directly
 //! to the platform, so the difference is what the worker adds. Upstream calls per request
 //! come from the platform's own request counts.
@@ -144,7 +144,7 @@ fn measure(count: usize, concurrency: usize, make: &(dyn Fn(usize) -> Call + Syn
     run
 }
 
-/// A documentation-range client address (RFC 5737) per request, so the rate limiter,
+/// Returns a documentation-range client address (RFC 5737) per request, so the rate limiter,
 /// which counts per address, does not turn the benchmark into a 429 benchmark. These
 /// only go into a header; nothing is sent to them.
 fn client_address(index: usize) -> String {
@@ -244,8 +244,8 @@ fn create_one(stack: &Stack) -> Result<String> {
         .send(r#"{"region":"us-east-1","name":"bench-claim-page"}"#)
         .map_err(|error| format!("create for the claim page failed: {error}"))?;
     let body: Value = serde_json::from_slice(&response.body_mut().read_to_vec().map_err(|error| error.to_string())?)
-        .map_err(|error| format!("create answer is not JSON: {error}"))?;
-    body["data"]["id"].as_str().map(str::to_owned).ok_or_else(|| format!("create answered without an id: {body}"))
+        .map_err(|error| format!("the create response is not JSON: {error}"))?;
+    body["data"]["id"].as_str().map(str::to_owned).ok_or_else(|| format!("the create response has no project id: {body}"))
 }
 
 /// Runs a claim over HTTP up to Prisma Auth's redirect and returns the callback request
@@ -488,7 +488,7 @@ pub fn print_report(report: &Value) {
         );
     }
     println!();
-    println!("start to first answer (wrangler dev + workerd):");
+    println!("start to first response (wrangler dev + workerd):");
     if let Some(startup) = report["startup_ms"].as_object() {
         for (worker, millis) in startup {
             println!("  {worker:<18} {millis} ms");

@@ -120,7 +120,7 @@ pub fn ensure_port_free(port: u16, setting: &str) -> Result {
     }
 }
 
-/// Sends `GET path` to 127.0.0.1:`port` and returns the status code, if any answer came.
+/// Sends `GET path` to 127.0.0.1:`port` and returns the status code, if a response came.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
@@ -131,7 +131,7 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-/// Waits until `GET path` on `port` answers 200, or fails after `timeout`.
+/// Waits until `GET path` on `port` returns 200, or fails after `timeout`.
 pub fn wait_until_ready(service: &mut Service, port: u16, path: &str, timeout: Duration) -> Result {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every test, in order of cost. The native tests of the whole
 //! workspace run first. Then both workers are built as for deployment, and the platform
 //! and workers start on free loopback ports. The end-to-end tests are marked `#[ignore]`,
-//! so a plain `cargo test` skips them; here they run against the running system one at a
+//! so a plain `cargo test` skips them. Here they run against the running system one at a
 //! time, because they share the platform's fault table.
 
 use crate::build;
